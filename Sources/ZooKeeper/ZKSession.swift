@@ -1,0 +1,375 @@
+import CZooKeeper
+import Dispatch
+#if canImport(Glibc)
+    import Glibc
+#endif
+import Logging
+
+/// One ZooKeeper session over Debian's C client, adapted to async/await.
+///
+/// Requests are started on the actor and complete on the library's completion
+/// thread; results are copied out of C memory before they cross back. Session
+/// events are broadcast to per-subscriber streams (`events()`), and `health` is
+/// readable synchronously so a caller can check the session on its own clock.
+public actor ZKSession {
+    private let registry = CallbackRegistry.shared
+    private let token: UInt
+    private let core: SessionCore
+    private var handle: OpaquePointer?
+    private let logger: Logger
+
+    /// The connect string this session was made with.
+    public nonisolated let servers: String
+    /// The session timeout asked of the server.
+    public nonisolated let requestedTimeout: Duration
+
+    /// Starts connecting; use `waitConnected(within:)` to wait for the server.
+    /// `resuming` takes a previous session's id and password to resume it.
+    public init(
+        servers: String, sessionTimeout: Duration, resuming previous: (id: Int64, password: [UInt8])? = nil,
+        logger: Logger = Logger(label: "zookeeper")
+    ) throws(ZKError) {
+        self.servers = servers
+        self.requestedTimeout = sessionTimeout
+        self.logger = logger
+        let core = SessionCore(requestedTimeout: sessionTimeout)
+        let token = CallbackRegistry.shared.makeToken()
+        self.core = core
+        self.token = token
+        CallbackRegistry.shared.addSession(token, core)
+        let timeoutMs = Int32(clamping: sessionTimeout.milliseconds)
+        var clientID = clientid_t()
+        if let previous {
+            clientID.client_id = previous.id
+            withUnsafeMutableBytes(of: &clientID.passwd) { buffer in
+                for (i, byte) in previous.password.prefix(buffer.count).enumerated() { buffer[i] = byte }
+            }
+        }
+        let created: OpaquePointer? = withUnsafePointer(to: &clientID) { idPointer in
+            zookeeper_init2(
+                servers, { zh, type, state, _, context in sessionWatcher(zh, type, state, context) },
+                timeoutMs, previous == nil ? nil : idPointer, UnsafeMutableRawPointer(bitPattern: token), 0,
+                { line in if let line { ZKLogBridge.shared.handle(String(cString: line)) } })
+        }
+        guard let created else {
+            CallbackRegistry.shared.removeSession(token)
+            throw .initFailed(errno: errnoValue())
+        }
+        handle = created
+        logger.debug("zookeeper handle created", metadata: ["servers": "\(servers)"])
+    }
+
+    /// The session id granted by the server (0 until first connected).
+    public nonisolated var sessionID: Int64 { core.sessionID }
+    /// The session password granted by the server, for resuming the session later.
+    public nonisolated var password: [UInt8] { core.password }
+    /// Current connection state and timing, read without waiting on the actor.
+    public nonisolated var health: ZKHealth { core.health }
+
+    /// Session events from now on, the current state first.
+    public nonisolated func events() -> AsyncStream<ZKSessionEvent> { core.subscribe() }
+
+    /// Waits until the session is connected; throws `.connectTimeout` after `deadline`,
+    /// `.sessionExpired` if the server refuses the session.
+    public func waitConnected(within deadline: Duration) async throws {
+        let stream = events()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in stream {
+                    switch event.state {
+                    case .connected: return
+                    case .expired: throw ZKError.sessionExpired
+                    case .authFailed: throw ZKError.noAuth
+                    case .closed: throw ZKError.closed
+                    case .connecting: continue
+                    }
+                }
+                throw CancellationError()
+            }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                throw ZKError.connectTimeout
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    // MARK: Requests
+
+    /// Creates a znode; returns its actual path (with the sequence suffix) and stat.
+    public func create(_ path: String, data: [UInt8] = [], mode: ZKCreateMode) async throws -> (
+        path: String, stat: ZKStat
+    ) {
+        try await call { zh, context in
+            data.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { chars in
+                    zoo_acreate2(
+                        zh, path, chars.baseAddress, Int32(chars.count), czk_open_acl_unsafe(), mode.cValue,
+                        { rc, value, stat, context in
+                            complete(context, .string(rc: rc, value.map { String(cString: $0) }, stat.map(ZKStat.init)))
+                        }, context)
+                }
+            }
+        } decode: { payload in
+            guard case .string(_, let created?, let stat?) = payload else { throw ZKError.marshallingError }
+            return (created, stat)
+        }
+    }
+
+    /// The stat of a znode, or nil when it does not exist.
+    public func exists(_ path: String) async throws -> ZKStat? {
+        try await existsWatching(path, watch: nil)
+    }
+
+    /// The stat of a znode (nil when absent) and a one-shot watch on it that reports
+    /// its creation, change or deletion.
+    public func existsAndWatch(_ path: String) async throws -> (stat: ZKStat?, watch: ZKWatch) {
+        let watch = ZKWatch()
+        let stat = try await existsWatching(path, watch: watch)
+        return (stat, watch)
+    }
+
+    private func existsWatching(_ path: String, watch: ZKWatch?) async throws -> ZKStat? {
+        let watchToken = watch.map { _ in registry.makeToken() }
+        if let watchToken, let watch { registry.addWatch(watchToken, session: token, watch) }
+        do {
+            return try await call { zh, context in
+                if let watchToken {
+                    return zoo_awexists(
+                        zh, path, { zh, type, state, _, context in nodeWatcher(type, state, context) },
+                        UnsafeMutableRawPointer(bitPattern: watchToken),
+                        { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) }, context)
+                }
+                return zoo_awexists(
+                    zh, path, nil, nil, { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
+                    context)
+            } decode: { payload in
+                guard case .stat(let rc, let stat) = payload else { throw ZKError.marshallingError }
+                return rc == ZNONODE.rawValue ? nil : stat
+            } accepting: { $0 == ZNONODE.rawValue }
+        } catch {
+            if let watchToken { _ = registry.removeWatch(watchToken) }
+            throw error
+        }
+    }
+
+    /// The names (not paths) of a znode's children.
+    public func children(_ path: String) async throws -> [String] {
+        try await call { zh, context in
+            zoo_awget_children2(
+                zh, path, nil, nil,
+                { rc, strings, stat, context in
+                    var names: [String] = []
+                    if let strings, let data = strings.pointee.data {
+                        for i in 0..<Int(strings.pointee.count) {
+                            if let name = data[i] { names.append(String(cString: name)) }
+                        }
+                    }
+                    complete(context, .strings(rc: rc, names, stat.map(ZKStat.init)))
+                }, context)
+        } decode: { payload in
+            guard case .strings(_, let names, _) = payload else { throw ZKError.marshallingError }
+            return names
+        }
+    }
+
+    /// Deletes a znode; `version` -1 matches any version.
+    public func delete(_ path: String, version: Int32 = -1) async throws {
+        try await call { zh, context in
+            zoo_adelete(zh, path, version, { rc, context in complete(context, .void(rc: rc)) }, context)
+        } decode: { _ in () }
+    }
+
+    /// Creates `path` and any missing parents as persistent znodes; existing ones are kept.
+    public func createParents(_ path: String) async throws {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            do {
+                _ = try await create(prefix, mode: .persistent)
+            } catch ZKError.nodeExists {
+                continue
+            }
+        }
+    }
+
+    /// Runs the operations as one transaction: all succeed or none does.
+    public func multi(_ ops: [ZKOp]) async throws {
+        let batch = MultiBatch(ops)
+        try await call { zh, context in
+            // The library writes into the batch until it completes, which may be after
+            // this call is cancelled: the batch is freed by the completion itself.
+            MultiBatch.pending.withLock { $0[UInt(bitPattern: context)] = batch }
+            let rc = zoo_amulti(
+                zh, Int32(batch.count), batch.ops, batch.results,
+                { rc, context in
+                    MultiBatch.pending.withLock { $0.removeValue(forKey: UInt(bitPattern: context)) }?.release()
+                    complete(context, .void(rc: rc))
+                }, context)
+            if rc != ZOK.rawValue {
+                MultiBatch.pending.withLock { $0.removeValue(forKey: UInt(bitPattern: context)) }?.release()
+            }
+            return rc
+        } decode: { _ in () }
+    }
+
+    /// Closes the session: the server deletes its ephemeral znodes at once.
+    /// `zookeeper_close` blocks and joins the library's threads, so it runs off the
+    /// cooperative pool.
+    public func close() async {
+        guard let handle else { return }
+        self.handle = nil
+        core.transition(to: .closed)
+        for watch in registry.removeWatches(ofSession: token) { watch.fire(.sessionLost) }
+        let closing = HandleBox(handle)
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                zookeeper_close(closing.handle)
+                cont.resume()
+            }
+        }
+        registry.removeSession(token)
+        logger.debug("zookeeper session closed")
+    }
+
+    /// Starts a request with a registry token as its context and waits for its completion.
+    /// A request the library refuses up front never completes, so it is finished here.
+    private func call<T: Sendable>(
+        _ start: (OpaquePointer, UnsafeRawPointer) -> Int32,
+        decode: @escaping @Sendable (CompletionPayload) throws -> T,
+        accepting acceptable: @escaping @Sendable (Int32) -> Bool = { _ in false }
+    ) async throws -> T {
+        guard let handle else { throw ZKError.closed }
+        let requestToken = registry.makeToken()
+        let core = self.core
+        let registry = self.registry
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+                let registered = registry.register(requestToken) { payload in
+                    let rc = payload.rc
+                    if rc == ZOK.rawValue || ZKError(code: rc)?.isServerReply == true { core.heardFromServer() }
+                    if case .cancelled = payload {
+                        cont.resume(throwing: CancellationError())
+                    } else if rc != ZOK.rawValue && !acceptable(rc) {
+                        cont.resume(throwing: ZKError(code: rc) ?? .other(code: rc))
+                    } else {
+                        cont.resume(with: Result { try decode(payload) })
+                    }
+                }
+                guard registered else {
+                    cont.resume(throwing: CancellationError())
+                    return
+                }
+                let rc = start(handle, UnsafeRawPointer(bitPattern: requestToken)!)
+                if rc != ZOK.rawValue { registry.complete(requestToken, .void(rc: rc)) }
+            }
+        } onCancel: {
+            registry.cancel(requestToken)
+        }
+    }
+}
+
+/// Hands a handle to the closing thread. Safe: the actor has dropped its reference
+/// before the box is made, so only that thread uses the handle.
+private struct HandleBox: @unchecked Sendable {
+    let handle: OpaquePointer
+    init(_ handle: OpaquePointer) { self.handle = handle }
+}
+
+extension CompletionPayload {
+    var rc: Int32 {
+        switch self {
+        case .void(let rc), .stat(let rc, _), .string(let rc, _, _), .strings(let rc, _, _): return rc
+        case .cancelled: return ZOK.rawValue
+        }
+    }
+}
+
+extension ZKCreateMode {
+    var cValue: Int32 {
+        switch self {
+        case .persistent: return ZOO_PERSISTENT
+        case .ephemeral: return ZOO_EPHEMERAL
+        case .persistentSequential: return ZOO_PERSISTENT_SEQUENTIAL
+        case .ephemeralSequential: return ZOO_EPHEMERAL_SEQUENTIAL
+        }
+    }
+}
+
+extension ZKStat {
+    init(_ stat: UnsafePointer<Stat>) {
+        let s = stat.pointee
+        self.init(
+            czxid: s.czxid, mzxid: s.mzxid, ctime: s.ctime, mtime: s.mtime, version: s.version,
+            cversion: s.cversion, ephemeralOwner: s.ephemeralOwner, dataLength: s.dataLength,
+            numChildren: s.numChildren)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+// MARK: C callbacks (non-capturing; context is a registry token)
+
+private func complete(_ context: UnsafeRawPointer?, _ payload: CompletionPayload) {
+    CallbackRegistry.shared.complete(UInt(bitPattern: context), payload)
+}
+
+private func connectionState(_ state: Int32) -> ZKConnectionState? {
+    switch state {
+    case ZOO_CONNECTED_STATE, ZOO_READONLY_STATE: return .connected
+    case ZOO_CONNECTING_STATE, ZOO_ASSOCIATING_STATE, ZOO_NOTCONNECTED_STATE: return .connecting
+    case ZOO_EXPIRED_SESSION_STATE: return .expired
+    case ZOO_AUTH_FAILED_STATE: return .authFailed
+    default: return nil
+    }
+}
+
+private func sessionWatcher(_ zh: OpaquePointer?, _ type: Int32, _ state: Int32, _ context: UnsafeMutableRawPointer?) {
+    guard type == ZOO_SESSION_EVENT, let connection = connectionState(state) else { return }
+    let token = UInt(bitPattern: context)
+    guard let core = CallbackRegistry.shared.session(token) else { return }
+    if connection == .connected, let zh, let id = zoo_client_id(zh) {
+        let password = withUnsafeBytes(of: id.pointee.passwd) { Array($0) }
+        core.transition(
+            to: .connected, sessionID: id.pointee.client_id, password: password,
+            negotiatedTimeout: .milliseconds(Int(zoo_recv_timeout(zh))))
+    } else {
+        core.transition(to: connection)
+    }
+    if connection == .expired || connection == .authFailed {
+        for watch in CallbackRegistry.shared.removeWatches(ofSession: token) { watch.fire(.sessionLost) }
+    }
+}
+
+/// Node watchers also receive every session event without being consumed (see the
+/// notes on the C client); only a node event or the session's end fires the watch.
+private func nodeWatcher(_ type: Int32, _ state: Int32, _ context: UnsafeMutableRawPointer?) {
+    let token = UInt(bitPattern: context)
+    let event: ZKNodeEvent
+    switch type {
+    case ZOO_SESSION_EVENT:
+        guard state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE else { return }
+        event = .sessionLost
+    case ZOO_CREATED_EVENT: event = .created
+    case ZOO_DELETED_EVENT: event = .deleted
+    case ZOO_CHANGED_EVENT: event = .dataChanged
+    case ZOO_CHILD_EVENT: event = .childrenChanged
+    default: return
+    }
+    CallbackRegistry.shared.removeWatch(token)?.fire(event)
+}
+
+private func errnoValue() -> Int32 {
+    #if canImport(Glibc)
+        return Glibc.errno
+    #else
+        return 0
+    #endif
+}

@@ -1,0 +1,88 @@
+/// The metadata ZooKeeper keeps for a znode (copied out of the C `Stat`).
+public struct ZKStat: Sendable, Equatable {
+    public var czxid: Int64
+    public var mzxid: Int64
+    public var ctime: Int64
+    public var mtime: Int64
+    public var version: Int32
+    public var cversion: Int32
+    public var ephemeralOwner: Int64
+    public var dataLength: Int32
+    public var numChildren: Int32
+
+    public init(
+        czxid: Int64, mzxid: Int64 = 0, ctime: Int64 = 0, mtime: Int64 = 0, version: Int32 = 0,
+        cversion: Int32 = 0, ephemeralOwner: Int64 = 0, dataLength: Int32 = 0, numChildren: Int32 = 0
+    ) {
+        self.czxid = czxid
+        self.mzxid = mzxid
+        self.ctime = ctime
+        self.mtime = mtime
+        self.version = version
+        self.cversion = cversion
+        self.ephemeralOwner = ephemeralOwner
+        self.dataLength = dataLength
+        self.numChildren = numChildren
+    }
+}
+
+/// How a znode is created.
+public enum ZKCreateMode: Sendable {
+    case persistent
+    case ephemeral
+    case persistentSequential
+    case ephemeralSequential
+}
+
+/// The connection state of a session as the client library last reported it.
+public enum ZKConnectionState: String, Sendable {
+    case connecting
+    case connected
+    case expired
+    case authFailed
+    case closed
+}
+
+/// A session-level event, broadcast to every subscriber of `ZKSession.events()`.
+public struct ZKSessionEvent: Sendable, Equatable {
+    public var state: ZKConnectionState
+    public init(state: ZKConnectionState) { self.state = state }
+}
+
+/// What a one-shot node watch reports.
+public enum ZKNodeEvent: String, Sendable {
+    case created
+    case deleted
+    case dataChanged
+    case childrenChanged
+    /// The session expired or was closed: the watch will never fire.
+    case sessionLost
+}
+
+/// What a client knows about its session's health, read on the monotonic clock.
+public struct ZKHealth: Sendable, Equatable {
+    public var state: ZKConnectionState
+    /// Last moment a server was heard from (connect event or any reply).
+    public var lastContact: ContinuousClock.Instant
+    /// When the connection was last lost; nil while connected.
+    public var disconnectedSince: ContinuousClock.Instant?
+    /// The session timeout the server granted (the asked one until connected).
+    public var negotiatedTimeout: Duration
+
+    public init(
+        state: ZKConnectionState, lastContact: ContinuousClock.Instant,
+        disconnectedSince: ContinuousClock.Instant?, negotiatedTimeout: Duration
+    ) {
+        self.state = state
+        self.lastContact = lastContact
+        self.disconnectedSince = disconnectedSince
+        self.negotiatedTimeout = negotiatedTimeout
+    }
+}
+
+/// One operation of a `multi` transaction.
+public enum ZKOp: Sendable {
+    case create(path: String, data: [UInt8], mode: ZKCreateMode)
+    case delete(path: String, version: Int32)
+    case check(path: String, version: Int32)
+}
