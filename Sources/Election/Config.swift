@@ -1,0 +1,178 @@
+/// The daemon's settings, validated; see SPEC §1 and the README's flags table.
+public struct ElectionConfig: Sendable, Equatable {
+    public var zkServers: String
+    public var leaderTimeout: Duration
+    public var attempterTimeout: Duration
+    public var fileDir: String
+    public var storageCapacity: Int
+    public var sessionTimeout: Duration
+    public var electionPath: String
+    public var replicaID: String
+
+    /// The settings, in the order of the README's table.
+    public enum Setting: String, CaseIterable, Sendable {
+        case zkServers = "zk-servers"
+        case leaderTimeout = "leader-timeout"
+        case attempterTimeout = "attempter-timeout"
+        case fileDir = "file-dir"
+        case storageCapacity = "storage-capacity"
+        case sessionTimeout = "session-timeout"
+        case electionPath = "election-path"
+        case replicaID = "replica-id"
+
+        public var flag: String { "--" + rawValue }
+        /// `ELECTION_` + the flag name upper-cased, `-` → `_`.
+        public var environmentVariable: String { Self.environmentVariable(for: rawValue) }
+
+        public static func environmentVariable(for name: String) -> String {
+            "ELECTION_" + name.uppercased().replacingAll("-", with: "_")
+        }
+
+        /// The default, or nil when the setting is required.
+        public var defaultValue: String? {
+            switch self {
+            case .zkServers: return nil
+            case .leaderTimeout, .attempterTimeout, .sessionTimeout: return "10s"
+            case .fileDir: return "/tmp/election"
+            case .storageCapacity: return "10"
+            case .electionPath: return "/election"
+            case .replicaID: return nil  // the host name, filled in by the caller
+            }
+        }
+    }
+
+    /// Resolves each setting from the flag, else the environment, else the default,
+    /// and validates them all. Throws on the first invalid value.
+    public static func resolve(
+        flags: [Setting: String], environment: [String: String], hostName: String
+    ) throws(ConfigError) -> ElectionConfig {
+        func raw(_ setting: Setting) -> String? {
+            flags[setting] ?? environment[setting.environmentVariable] ?? setting.defaultValue
+        }
+        func required(_ setting: Setting) throws(ConfigError) -> String {
+            guard let value = raw(setting) else { throw ConfigError(setting, "is required") }
+            return value
+        }
+        func duration(_ setting: Setting) throws(ConfigError) -> Duration {
+            let text = try required(setting)
+            guard let value = DurationParser.parse(text) else {
+                throw ConfigError(setting, "'\(text)' is not a duration (use ms, s, m, h, e.g. 1m30s)")
+            }
+            guard value > .zero else { throw ConfigError(setting, "'\(text)' must be greater than zero") }
+            return value
+        }
+
+        let servers = try required(.zkServers)
+        if let problem = ServerList.problem(in: servers) { throw ConfigError(.zkServers, problem) }
+
+        let capacityText = try required(.storageCapacity)
+        guard let capacity = Int(capacityText), capacity >= 1 else {
+            throw ConfigError(.storageCapacity, "'\(capacityText)' must be a whole number of at least 1")
+        }
+
+        let fileDir = try required(.fileDir)
+        guard !fileDir.isEmpty else { throw ConfigError(.fileDir, "must not be empty") }
+        guard !fileDir.contains("\0") else { throw ConfigError(.fileDir, "must not contain NUL") }
+
+        let electionPath = try required(.electionPath)
+        if let problem = ZNodePath.problem(in: electionPath) { throw ConfigError(.electionPath, problem) }
+
+        let replicaID = raw(.replicaID) ?? hostName
+        if let problem = ReplicaName.problem(in: replicaID) { throw ConfigError(.replicaID, problem) }
+
+        return ElectionConfig(
+            zkServers: servers,
+            leaderTimeout: try duration(.leaderTimeout),
+            attempterTimeout: try duration(.attempterTimeout),
+            fileDir: fileDir,
+            storageCapacity: capacity,
+            sessionTimeout: try duration(.sessionTimeout),
+            electionPath: electionPath,
+            replicaID: replicaID)
+    }
+}
+
+/// An invalid setting, reported as one line naming the flag and its env var.
+public struct ConfigError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var flag: String
+    public var environmentVariable: String
+    public var problem: String
+
+    public init(_ setting: ElectionConfig.Setting, _ problem: String) {
+        self.init(flag: setting.flag, environmentVariable: setting.environmentVariable, problem: problem)
+    }
+
+    public init(flag: String, environmentVariable: String, problem: String) {
+        self.flag = flag
+        self.environmentVariable = environmentVariable
+        self.problem = problem
+    }
+
+    public var description: String { "invalid \(flag) (\(environmentVariable)): \(problem)" }
+}
+
+/// `host:port[,host:port…][/chroot]`.
+enum ServerList {
+    static func problem(in text: String) -> String? {
+        guard !text.isEmpty else { return "the server list is empty (expected host:port[,host:port…][/chroot])" }
+        var hosts = Substring(text)
+        if let slash = text.firstIndex(of: "/") {
+            hosts = text[..<slash]
+            let chroot = String(text[slash...])
+            if let problem = ZNodePath.problem(in: chroot) { return "chroot \(problem)" }
+        }
+        let entries = hosts.split(separator: ",", omittingEmptySubsequences: false)
+        for entry in entries {
+            guard !entry.isEmpty else { return "'\(text)' has an empty server entry" }
+            guard let colon = entry.lastIndex(of: ":") else { return "'\(entry)' is not host:port" }
+            var host = entry[..<colon]
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+            let port = entry[entry.index(after: colon)...]
+            guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "\t" }) else {
+                return "'\(entry)' has no valid host"
+            }
+            guard let number = Int(port), (1...65535).contains(number) else {
+                return "'\(entry)' has no valid port (1-65535)"
+            }
+        }
+        return nil
+    }
+}
+
+/// An absolute ZooKeeper path.
+enum ZNodePath {
+    static func problem(in path: String) -> String? {
+        guard path.hasPrefix("/") else { return "'\(path)' must be an absolute path starting with /" }
+        guard path != "/" else { return "'/' cannot hold candidates: name a znode below the root" }
+        guard !path.hasSuffix("/") else { return "'\(path)' must not end with /" }
+        for component in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            if component.isEmpty { return "'\(path)' has an empty path component" }
+            if component == "." || component == ".." { return "'\(path)' must not contain . or .." }
+        }
+        if path == "/zookeeper" || path.hasPrefix("/zookeeper/") { return "'\(path)' is reserved by ZooKeeper" }
+        if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            return "'\(path)' contains control characters"
+        }
+        return nil
+    }
+}
+
+/// A replica id must fit in a znode name, a file's content and a log line.
+enum ReplicaName {
+    static func problem(in name: String) -> String? {
+        guard !name.isEmpty else { return "must not be empty" }
+        guard name.utf8.count <= 128 else { return "is longer than 128 bytes" }
+        let allowed = name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                || $0 == "-" || $0 == "_" || $0 == "."
+        }
+        guard allowed else { return "'\(name)' may contain only letters, digits, '-', '_' and '.'" }
+        return nil
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: Character) -> String {
+        String(map { $0 == target ? replacement : $0 })
+    }
+}

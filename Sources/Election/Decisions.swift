@@ -1,0 +1,95 @@
+import ZooKeeper
+
+/// A candidate znode: the per-session unique prefix, and once known its name and
+/// creation zxid (the fencing token).
+public struct Candidate: Sendable, Equatable {
+    /// `<replica>_<random>_`: lets a create whose reply was lost be found again.
+    public var prefix: String
+    public var name: String?
+    public var token: Int64?
+
+    public init(prefix: String, name: String? = nil, token: Int64? = nil) {
+        self.prefix = prefix
+        self.name = name
+        self.token = token
+    }
+
+    public static func fresh(replica: String) -> Candidate {
+        let random = UInt64.random(in: 0...UInt64.max)
+        return Candidate(prefix: "\(replica)_\(String(random, radix: 16))_")
+    }
+}
+
+/// The pure decisions of the election, kept apart from I/O so they can be tested alone.
+public enum Decisions {
+    /// ZooKeeper's sequence suffix: the last 10 digits of a sequential znode's name.
+    public static func sequence(of name: String) -> Int64? {
+        let digits = name.suffix(10)
+        guard digits.count == 10, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int64(digits)
+    }
+
+    /// Candidates in election order (lowest sequence first); names without a
+    /// sequence suffix are not candidates and are ignored.
+    public static func ordered(_ names: [String]) -> [String] {
+        names.compactMap { name in sequence(of: name).map { (name, $0) } }
+            .sorted { $0.1 < $1.1 }
+            .map(\.0)
+    }
+
+    public enum Position: Equatable, Sendable {
+        /// Our znode is not among the children.
+        case absent
+        /// Lowest sequence: we lead.
+        case leader(own: String)
+        /// Watch only this one: our immediate predecessor (no herd effect).
+        case follower(own: String, predecessor: String)
+    }
+
+    /// Where the candidate with `prefix` stands among `children`.
+    public static func position(ofPrefix prefix: String, in children: [String]) -> Position {
+        let order = ordered(children)
+        guard let index = order.firstIndex(where: { $0.hasPrefix(prefix) }) else { return .absent }
+        if index == 0 { return .leader(own: order[0]) }
+        return .follower(own: order[index], predecessor: order[index - 1])
+    }
+
+    public enum SessionVerdict: Equatable, Sendable {
+        case connected
+        /// Disconnected, but the session may still be alive on the server.
+        case suspended(until: ContinuousClock.Instant)
+        /// Expired, closed, or disconnected longer than the session timeout on our own
+        /// clock (the C client will not report expiry while cut off).
+        case lost
+    }
+
+    public static func verdict(_ health: ZKHealth, now: ContinuousClock.Instant) -> SessionVerdict {
+        switch health.state {
+        case .connected: return .connected
+        case .expired, .authFailed, .closed: return .lost
+        case .connecting:
+            let since = health.disconnectedSince ?? health.lastContact
+            let deadline = since + health.negotiatedTimeout
+            return now >= deadline ? .lost : .suspended(until: deadline)
+        }
+    }
+
+    /// May a leader write now? Only while connected, and only within half the
+    /// session timeout of a confirming round trip that was *sent* at `confirmedAt`:
+    /// the server heard from us no earlier than that, so our session (and with it
+    /// our leadership) is alive for at least a session timeout after it. The half
+    /// is margin for clock-rate differences and the server's expiry ticks.
+    public static func mayWrite(_ health: ZKHealth, confirmedAt: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
+        health.state == .connected && health.disconnectedSince == nil && now >= confirmedAt
+            && now - confirmedAt < health.negotiatedTimeout / 2
+    }
+
+    /// Capped exponential backoff with full jitter in [base/2, delay].
+    public static func backoff(attempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5)) -> Duration {
+        let exponent = min(max(attempt, 0), 16)
+        let raw = base * (1 << exponent)
+        let delay = min(raw, cap)
+        let ms = max(delay.milliseconds, 1)
+        return .milliseconds(Int64.random(in: max(ms / 2, 1)...ms))
+    }
+}

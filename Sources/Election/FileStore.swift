@@ -1,0 +1,209 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One election file's name: `election-<token>-<counter>.json`, both numbers
+/// zero-padded so that names sort in write order across leaders.
+public struct ElectionFileName: Sendable, Equatable, Comparable {
+    public var token: Int64
+    public var counter: Int64
+
+    public init(token: Int64, counter: Int64) {
+        self.token = token
+        self.counter = counter
+    }
+
+    static let prefix = "election-"
+    static let suffix = ".json"
+    static let tempPrefix = ".election-"
+    static let tempSuffix = ".tmp"
+
+    public var name: String { Self.prefix + Self.pad(token, 19) + "-" + Self.pad(counter, 10) + Self.suffix }
+
+    /// Parses a name this store wrote; nil for any other file.
+    public init?(parsing name: String) {
+        guard name.hasPrefix(Self.prefix), name.hasSuffix(Self.suffix) else { return nil }
+        let middle = name.dropFirst(Self.prefix.count).dropLast(Self.suffix.count)
+        let parts = middle.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 19, parts[1].count == 10,
+            parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+            let token = Int64(parts[0]), let counter = Int64(parts[1])
+        else { return nil }
+        self.init(token: token, counter: counter)
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.token, a.counter) < (b.token, b.counter) }
+
+    static func pad(_ value: Int64, _ width: Int) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    /// True for this store's temporary files (left behind only by a crash).
+    static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(tempPrefix) && name.hasSuffix(tempSuffix)
+    }
+}
+
+/// A file-dir problem, with the path and the system's reason.
+public struct FileStoreError: Error, Equatable, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        case io(errno: Int32)
+        case notADirectory
+        /// A file of a higher fencing token is already in the directory: this leader is stale.
+        case higherToken(Int64)
+        /// The leader lost its right to write between preparing and committing the file.
+        case notPermitted
+    }
+    public var kind: Kind
+    public var operation: String
+    public var path: String
+
+    public var description: String {
+        switch kind {
+        case .io(let code):
+            return "cannot \(operation) \(path): \(String(cString: strerror(code))) (ELECTION_FILE_DIR)"
+        case .notADirectory:
+            return "\(path) is not a directory (ELECTION_FILE_DIR)"
+        case .higherToken(let token):
+            return "\(path) holds a file of fencing token \(token), newer than ours: refusing to write"
+        case .notPermitted:
+            return "leadership could not be confirmed before committing the file in \(path)"
+        }
+    }
+}
+
+/// The leader's output directory: atomic, durable writes, bounded count, foreign
+/// files untouched.
+public struct FileStore: Sendable {
+    public let directory: String
+    public let capacity: Int
+
+    public init(directory: String, capacity: Int) {
+        self.directory = directory
+        self.capacity = capacity
+    }
+
+    /// Creates the directory if needed, proves it writable with a probe file, and
+    /// removes temporary files a crash left behind. Returns how many were removed.
+    @discardableResult
+    public func prepare() throws(FileStoreError) -> Int {
+        try makeDirectories(directory)
+        var info = stat()
+        guard stat(directory, &info) == 0 else { throw error("inspect", directory) }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw FileStoreError(kind: .notADirectory, operation: "use", path: directory)
+        }
+        let probe = path(ElectionFileName.tempPrefix + "probe-\(getpid())" + ElectionFileName.tempSuffix)
+        let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw error("write to", directory) }
+        let wrote = Glibc.write(fd, "probe\n", 6) == 6 && fsync(fd) == 0
+        let savedErrno = errno
+        close(fd)
+        unlink(probe)
+        guard wrote else { throw FileStoreError(kind: .io(errno: savedErrno), operation: "write to", path: directory) }
+        var removed = 0
+        for name in try names() where ElectionFileName.isTemporary(name) {
+            if unlink(path(name)) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// The election files present, oldest first.
+    public func files() throws(FileStoreError) -> [ElectionFileName] {
+        try names().compactMap(ElectionFileName.init(parsing:)).sorted()
+    }
+
+    /// The next counter for a leader of `token`: one past the highest already written.
+    public func nextCounter(for token: Int64) throws(FileStoreError) -> Int64 {
+        (try files().filter { $0.token == token }.map(\.counter).max() ?? 0) + 1
+    }
+
+    /// Writes one file atomically and durably, removing the oldest files first so
+    /// the count never exceeds capacity. `stillPermitted` is asked just before the
+    /// rename that publishes the file; if it says no, nothing is published.
+    public func write(
+        _ file: ElectionFileName, content: [UInt8], stillPermitted: () -> Bool = { true }
+    ) throws(FileStoreError) {
+        var existing = try files()
+        if let newest = existing.last, newest.token > file.token {
+            throw FileStoreError(kind: .higherToken(newest.token), operation: "write", path: directory)
+        }
+        let temp = path(ElectionFileName.tempPrefix + "\(file.token)-\(file.counter)-\(getpid())" + ElectionFileName.tempSuffix)
+        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw error("create", temp) }
+        var failure: FileStoreError?
+        content.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = error("write", temp)
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = error("fsync", temp) }
+        close(fd)
+        if let failure {
+            unlink(temp)
+            throw failure
+        }
+        // Make room first: a reader never counts more than capacity files.
+        existing.removeAll { $0 == file }
+        while existing.count >= capacity {
+            let oldest = existing.removeFirst()
+            if unlink(path(oldest.name)) != 0 && errno != ENOENT {
+                let failed = error("remove", path(oldest.name))
+                unlink(temp)
+                throw failed
+            }
+        }
+        guard stillPermitted() else {
+            unlink(temp)
+            throw FileStoreError(kind: .notPermitted, operation: "write", path: directory)
+        }
+        guard rename(temp, path(file.name)) == 0 else {
+            let failed = error("rename into", directory)
+            unlink(temp)
+            throw failed
+        }
+        try syncDirectory()
+    }
+
+    private func syncDirectory() throws(FileStoreError) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw error("open", directory) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw error("fsync", directory) }
+    }
+
+    private func names() throws(FileStoreError) -> [String] {
+        guard let dir = opendir(directory) else { throw error("read", directory) }
+        defer { closedir(dir) }
+        var result: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { result.append(name) }
+        }
+        return result
+    }
+
+    private func makeDirectories(_ path: String) throws(FileStoreError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw error("create directory", prefix) }
+        }
+    }
+
+    private func path(_ name: String) -> String { directory.hasSuffix("/") ? directory + name : directory + "/" + name }
+
+    private func error(_ operation: String, _ path: String) -> FileStoreError {
+        FileStoreError(kind: .io(errno: errno), operation: operation, path: path)
+    }
+}

@@ -1,0 +1,81 @@
+import ZooKeeper
+
+/// Keeps one candidate znode and waits, watching only its predecessor, until it is
+/// the lowest.
+public struct AttempterState: ElectionState {
+    public static let name = StateName.attempter
+    public var session: any CoordinationSession
+    /// Nil: create a new candidate. Otherwise find it again by its prefix.
+    public var candidate: Candidate?
+    public var held: Held { Held(session: session, candidate: candidate) }
+
+    public init(session: any CoordinationSession, candidate: Candidate?) {
+        self.session = session
+        self.candidate = candidate
+    }
+
+    public func run(_ env: ElectionEnvironment) async -> Step {
+        var candidate = self.candidate ?? Candidate.fresh(replica: env.config.replicaID)
+        let parent = env.config.electionPath
+        var createdOnce = self.candidate?.name != nil
+        do {
+            while !Task.isCancelled {
+                let children = try await session.children(parent)
+                switch Decisions.position(ofPrefix: candidate.prefix, in: children) {
+                case .absent:
+                    if createdOnce {
+                        env.logger.notice("own candidate znode is gone; creating a new one", metadata: ["prefix": "\(candidate.prefix)"])
+                        candidate = Candidate.fresh(replica: env.config.replicaID)
+                    }
+                    // A lost reply leaves the node behind: the prefix lets the next
+                    // listing find it instead of creating a second one.
+                    createdOnce = true
+                    let created = try await session.create(
+                        parent + "/" + candidate.prefix, data: env.identity.json, mode: .ephemeralSequential)
+                    candidate.name = String(created.path.split(separator: "/").last ?? "")
+                    candidate.token = created.stat.czxid
+                    env.logger.debug("candidate created", metadata: ["znode": "\(created.path)"])
+
+                case .leader(let own):
+                    candidate.name = own
+                    guard let stat = try await session.exists(env.candidatePath(own)) else { continue }
+                    guard stat.ephemeralOwner == session.sessionID else {
+                        env.logger.warning(
+                            "lowest candidate has our prefix but another session owns it; creating a new one",
+                            metadata: ["znode": "\(own)"])
+                        candidate = Candidate.fresh(replica: env.config.replicaID)
+                        createdOnce = false
+                        continue
+                    }
+                    candidate.token = stat.czxid
+                    env.failures.reset()
+                    return .next(
+                        LeaderState(session: session, candidate: candidate),
+                        reason: "lowest candidate \(own) (fencing token \(stat.czxid))")
+
+                case .follower(let own, let predecessor):
+                    candidate.name = own
+                    let (stat, watch) = try await session.existsAndWatch(env.candidatePath(predecessor))
+                    guard stat != nil else { continue }
+                    env.failures.reset()
+                    env.logger.debug("waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
+                    let wake = await waitForWake(
+                        until: .now + env.config.attempterTimeout, watch: watch, session: session)
+                    switch wake {
+                    case .timer, .watch(.created), .watch(.deleted), .watch(.dataChanged), .watch(.childrenChanged):
+                        continue
+                    case .watch(.sessionLost), .session:
+                        return .next(
+                            FailoverState(session: session, candidate: candidate), reason: "ZooKeeper connection lost")
+                    case .cancelled:
+                        break
+                    }
+                }
+            }
+        } catch {
+            if Task.isCancelled { return .next(StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received") }
+            return .next(FailoverState(session: session, candidate: candidate), reason: "ZooKeeper request failed: \(error)")
+        }
+        return .next(StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received")
+    }
+}

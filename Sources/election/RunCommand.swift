@@ -1,0 +1,135 @@
+import ArgumentParser
+import Dispatch
+import Election
+import Logging
+import ZooKeeper
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `election run`: the daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one replica: compete for leadership; while leader, write a file every leader-timeout.",
+        discussion: """
+            Every option may also be set through the environment: ELECTION_ + the option name upper-cased \
+            with - as _ (e.g. ELECTION_ZK_SERVERS). An option on the command line beats the environment, \
+            which beats the default. Invalid values exit with status 64.
+            """)
+
+    @Option(help: "ZooKeeper servers: host:port[,host:port…][/chroot]. Required.")
+    var zkServers: String?
+    @Option(help: "How often the leader writes a file (ms, s, m, h; e.g. 1m30s). Default 10s.")
+    var leaderTimeout: String?
+    @Option(help: "How often a waiting candidate re-checks its position at least. Default 10s.")
+    var attempterTimeout: String?
+    @Option(help: "Directory the leader writes into. Default /tmp/election.")
+    var fileDir: String?
+    @Option(help: "Most election files kept in file-dir (at least 1). Default 10.")
+    var storageCapacity: String?
+    @Option(help: "ZooKeeper session timeout asked for. Default 10s.")
+    var sessionTimeout: String?
+    @Option(help: "Parent znode of the candidates. Default /election.")
+    var electionPath: String?
+    @Option(help: "How this replica names itself in znodes, files and logs. Default: the host name.")
+    var replicaId: String?
+    @Option(help: "Log format: text (logfmt) or json. Default text.")
+    var logFormat: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.")
+    var logLevel: String?
+
+    /// Everything the run needs, validated before anything is touched.
+    struct Resolved {
+        var config: ElectionConfig
+        var format: LogFormat
+        var level: Logger.Level
+    }
+
+    func resolve(environment: [String: String]) throws(ConfigError) -> Resolved {
+        var flags: [ElectionConfig.Setting: String] = [:]
+        flags[.zkServers] = zkServers
+        flags[.leaderTimeout] = leaderTimeout
+        flags[.attempterTimeout] = attempterTimeout
+        flags[.fileDir] = fileDir
+        flags[.storageCapacity] = storageCapacity
+        flags[.sessionTimeout] = sessionTimeout
+        flags[.electionPath] = electionPath
+        flags[.replicaID] = replicaId
+        let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: Identity.hostName())
+
+        let formatText = logFormat ?? environment["ELECTION_LOG_FORMAT"] ?? "text"
+        guard let format = LogFormat(rawValue: formatText) else {
+            throw ConfigError(
+                flag: "--log-format", environmentVariable: "ELECTION_LOG_FORMAT",
+                problem: "'\(formatText)' is not one of text, json")
+        }
+        let levelText = logLevel ?? environment["ELECTION_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ConfigError(
+                flag: "--log-level", environmentVariable: "ELECTION_LOG_LEVEL",
+                problem: "'\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        return Resolved(config: config, format: format, level: level)
+    }
+
+    func run() async throws {
+        let resolved = try resolve(environment: currentEnvironment())
+        LoggingSystem.bootstrap { label in
+            LineLogHandler(label: label, format: resolved.format, level: resolved.level)
+        }
+        var logger = Logger(label: "election")
+        logger[metadataKey: "replica"] = "\(resolved.config.replicaID)"
+        ZKLogBridge.shared.bootstrap(logger)
+        let config = resolved.config
+        logger.info(
+            "configuration",
+            metadata: [
+                "zk_servers": "\(config.zkServers)", "election_path": "\(config.electionPath)",
+                "file_dir": "\(config.fileDir)", "storage_capacity": "\(config.storageCapacity)",
+                "leader_timeout": "\(DurationParser.format(config.leaderTimeout))",
+                "attempter_timeout": "\(DurationParser.format(config.attempterTimeout))",
+                "session_timeout": "\(DurationParser.format(config.sessionTimeout))",
+            ])
+
+        let env = ElectionEnvironment(
+            config: config,
+            sessions: ZKSessionFactory(
+                servers: config.zkServers, sessionTimeout: config.sessionTimeout,
+                connectDeadline: config.sessionTimeout, logger: logger),
+            identity: Identity(replica: config.replicaID),
+            logger: logger)
+        let (signals, sources) = Self.stopSignals()
+        await Runner(env: env) { signal in _exit(128 + signal) }.run(signals: signals)
+        withExtendedLifetime(sources) {}
+    }
+
+    /// SIGTERM and SIGINT as an async stream, through `DispatchSource` (the default
+    /// handlers are switched off so the process is not killed outright).
+    static func stopSignals() -> (AsyncStream<Int32>, [any DispatchSourceSignal]) {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        let sources = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+        return (stream, sources)
+    }
+}
+
+/// The process environment as a dictionary.
+func currentEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let eq = text.firstIndex(of: "=") {
+            result[String(text[..<eq])] = String(text[text.index(after: eq)...])
+        }
+        pointer += 1
+    }
+    return result
+}
