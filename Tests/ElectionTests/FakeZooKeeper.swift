@@ -1,0 +1,243 @@
+import Synchronization
+import ZooKeeper
+
+@testable import Election
+
+/// An in-memory ZooKeeper tree shared by fake sessions: sequential and ephemeral
+/// znodes, czxids, one-shot exists watches. For unit tests of the states only;
+/// integration tests use a real server.
+final class FakeZooKeeper: Sendable {
+    struct Node {
+        var data: [UInt8]
+        var stat: ZKStat
+    }
+    struct Tree {
+        var nodes: [String: Node] = [:]
+        var zxid: Int64 = 100
+        var sequence: [String: Int] = [:]
+        var watches: [(path: String, session: Int64, watch: ZKWatch)] = []
+        var nextSession: Int64 = 0x1000
+    }
+    let tree = Mutex(Tree())
+
+    func paths() -> [String] { tree.withLock { $0.nodes.keys.sorted() } }
+    func children(of parent: String) -> [String] {
+        tree.withLock { t in
+            t.nodes.keys.filter { parentPath($0) == parent }.map { String($0.split(separator: "/").last!) }.sorted()
+        }
+    }
+    func stat(_ path: String) -> ZKStat? { tree.withLock { $0.nodes[path]?.stat } }
+
+    /// An operator deletes a znode by hand.
+    func operatorDelete(_ path: String) { _ = mutate { $0.nodes.removeValue(forKey: path) != nil } }
+
+    /// Changes the tree and fires the exists watches of every path whose presence changed.
+    func mutate<T>(_ change: (inout Tree) throws -> T) rethrows -> T {
+        let (result, fired): (T, [(ZKWatch, ZKNodeEvent)]) = try tree.withLock { t in
+            let before = Set(t.nodes.keys)
+            let result = try change(&t)
+            let after = Set(t.nodes.keys)
+            var fired: [(ZKWatch, ZKNodeEvent)] = []
+            t.watches.removeAll { entry in
+                if before.contains(entry.path) && !after.contains(entry.path) {
+                    fired.append((entry.watch, .deleted))
+                    return true
+                }
+                if !before.contains(entry.path) && after.contains(entry.path) {
+                    fired.append((entry.watch, .created))
+                    return true
+                }
+                return false
+            }
+            return (result, fired)
+        }
+        for (watch, event) in fired { watch.fire(event) }
+        return result
+    }
+
+    func newSessionID() -> Int64 { tree.withLock { $0.nextSession += 1; return $0.nextSession } }
+
+    /// How many exists watches are set on each path (herd-effect checks).
+    func watchCount(on path: String) -> Int { tree.withLock { $0.watches.filter { $0.path == path }.count } }
+}
+
+func parentPath(_ path: String) -> String {
+    let parts = path.split(separator: "/")
+    return parts.count <= 1 ? "/" : "/" + parts.dropLast().joined(separator: "/")
+}
+
+/// One fake session: connection state under the test's control.
+final class FakeSession: CoordinationSession {
+    let zk: FakeZooKeeper
+    let sessionID: Int64
+    private struct State {
+        var health: ZKHealth
+        var subscribers: [Int: AsyncStream<ZKSessionEvent>.Continuation] = [:]
+        var nextSubscriber = 0
+        var closeCount = 0
+        var failNextCreateAfterApplying = false
+    }
+    private let state: Mutex<State>
+
+    init(zk: FakeZooKeeper, timeout: Duration = .seconds(4)) {
+        self.zk = zk
+        sessionID = zk.newSessionID()
+        state = Mutex(
+            State(
+                health: ZKHealth(
+                    state: .connected, lastContact: .now, disconnectedSince: nil, negotiatedTimeout: timeout)))
+    }
+
+    var health: ZKHealth { state.withLock { $0.health } }
+    var closeCount: Int { state.withLock { $0.closeCount } }
+
+    /// The next create reaches the server but its reply is lost.
+    func loseNextCreateReply() { state.withLock { $0.failNextCreateAfterApplying = true } }
+
+    func set(_ connection: ZKConnectionState, disconnectedAgo: Duration = .zero) {
+        let subscribers = state.withLock { s in
+            s.health.state = connection
+            s.health.disconnectedSince = connection == .connected ? nil : .now - disconnectedAgo
+            if connection == .connected { s.health.lastContact = .now }
+            return Array(s.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.yield(ZKSessionEvent(state: connection)) }
+        if connection == .expired { dropEphemerals() }
+    }
+
+    private func dropEphemerals() {
+        zk.mutate { t in
+            t.nodes = t.nodes.filter { $0.value.stat.ephemeralOwner != sessionID }
+            let mine = t.watches.filter { $0.session == sessionID }
+            t.watches.removeAll { $0.session == sessionID }
+            return mine
+        }.forEach { $0.watch.fire(.sessionLost) }
+    }
+
+    func events() -> AsyncStream<ZKSessionEvent> {
+        let (stream, continuation) = AsyncStream<ZKSessionEvent>.makeStream()
+        let (id, current) = state.withLock { s in
+            s.nextSubscriber += 1
+            s.subscribers[s.nextSubscriber] = continuation
+            return (s.nextSubscriber, s.health.state)
+        }
+        continuation.yield(ZKSessionEvent(state: current))
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    private func checkConnected() throws {
+        switch health.state {
+        case .connected: return
+        case .connecting: throw ZKError.connectionLoss
+        case .expired: throw ZKError.sessionExpired
+        case .authFailed: throw ZKError.noAuth
+        case .closed: throw ZKError.closed
+        }
+    }
+
+    func create(_ path: String, data: [UInt8], mode: ZKCreateMode) async throws -> (path: String, stat: ZKStat) {
+        try checkConnected()
+        let owner = sessionID
+        let result: (String, ZKStat) = try zk.mutate { t in
+            let parent = parentPath(path)
+            guard parent == "/" || t.nodes[parent] != nil else { throw ZKError.noNode }
+            var actual = path
+            if mode == .ephemeralSequential || mode == .persistentSequential {
+                let n = t.sequence[parent, default: 0]
+                t.sequence[parent] = n + 1
+                let digits = String(n)
+                actual += String(repeating: "0", count: 10 - digits.count) + digits
+            }
+            guard t.nodes[actual] == nil else { throw ZKError.nodeExists }
+            t.zxid += 1
+            let ephemeral = mode == .ephemeral || mode == .ephemeralSequential
+            let stat = ZKStat(czxid: t.zxid, ephemeralOwner: ephemeral ? owner : 0)
+            t.nodes[actual] = FakeZooKeeper.Node(data: data, stat: stat)
+            return (actual, stat)
+        }
+        let lose = state.withLock { s in
+            defer { s.failNextCreateAfterApplying = false }
+            return s.failNextCreateAfterApplying
+        }
+        if lose {
+            set(.connecting)
+            throw ZKError.connectionLoss
+        }
+        return result
+    }
+
+    func exists(_ path: String) async throws -> ZKStat? {
+        try checkConnected()
+        return zk.stat(path)
+    }
+
+    func existsAndWatch(_ path: String) async throws -> (stat: ZKStat?, watch: ZKWatch) {
+        try checkConnected()
+        let watch = ZKWatch()
+        let id = sessionID
+        let stat = zk.tree.withLock { t in
+            t.watches.append((path, id, watch))
+            return t.nodes[path]?.stat
+        }
+        return (stat, watch)
+    }
+
+    func children(_ path: String) async throws -> [String] {
+        try checkConnected()
+        guard zk.stat(path) != nil else { throw ZKError.noNode }
+        return zk.children(of: path)
+    }
+
+    func delete(_ path: String, version: Int32) async throws {
+        try checkConnected()
+        try zk.mutate { t in
+            guard t.nodes.removeValue(forKey: path) != nil else { throw ZKError.noNode }
+        }
+    }
+
+    func createParents(_ path: String) async throws {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            do { _ = try await create(prefix, data: [], mode: .persistent) } catch ZKError.nodeExists {}
+        }
+    }
+
+    func close() async {
+        let wasOpen = state.withLock { s in
+            s.closeCount += 1
+            return s.health.state != .closed
+        }
+        guard wasOpen else { return }
+        dropEphemerals()
+        set(.closed)
+    }
+}
+
+/// Hands out fake sessions; can be told to fail or to hang.
+final class FakeFactory: SessionFactory {
+    enum Behaviour { case succeed, fail, hang }
+    let zk: FakeZooKeeper
+    private let state = Mutex<(behaviour: Behaviour, made: [FakeSession])>((.succeed, []))
+
+    init(zk: FakeZooKeeper) { self.zk = zk }
+
+    func set(_ behaviour: Behaviour) { state.withLock { $0.behaviour = behaviour } }
+    var made: [FakeSession] { state.withLock { $0.made } }
+
+    func connect() async throws -> any CoordinationSession {
+        switch state.withLock({ $0.behaviour }) {
+        case .fail: throw ZKError.connectTimeout
+        case .hang:
+            try await Task.sleep(for: .seconds(3600))
+            throw ZKError.connectTimeout
+        case .succeed:
+            let session = FakeSession(zk: zk)
+            state.withLock { $0.made.append(session) }
+            return session
+        }
+    }
+}

@@ -1,0 +1,322 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import ZooKeeper
+
+@testable import Election
+
+/// Drives every edge of the state diagram through fake sessions.
+@Suite struct StateTests {
+    let zk = FakeZooKeeper()
+    let factory: FakeFactory
+    let dir = TempDir()
+    let env: ElectionEnvironment
+
+    init() {
+        factory = FakeFactory(zk: zk)
+        let config = ElectionConfig(
+            zkServers: "fake:1", leaderTimeout: .milliseconds(40), attempterTimeout: .milliseconds(200),
+            fileDir: dir.path, storageCapacity: 3, sessionTimeout: .seconds(4), electionPath: "/election",
+            replicaID: "r1")
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        env = ElectionEnvironment(
+            config: config, sessions: factory, identity: Identity(replica: "r1", host: "h", pid: 1), logger: logger)
+    }
+
+    /// Runs a state to its next step, failing the test after 10 s instead of hanging.
+    func step(_ state: any ElectionState, cancelAfter: Duration? = nil) async throws -> (any ElectionState, String) {
+        let env = self.env
+        let task = Task { await state.run(env) }
+        if let cancelAfter {
+            try await Task.sleep(for: cancelAfter)
+            task.cancel()
+        }
+        let result = await withDeadline(.seconds(10)) { await task.value }
+        guard case .next(let next, let reason)? = result else {
+            task.cancel()
+            Issue.record("state \(state.name) did not return a successor in time")
+            throw CancellationError()
+        }
+        #expect(StateRegistry.allows(state.name, next.name), "\(state.name) → \(next.name) is not in the diagram")
+        return (next, reason)
+    }
+
+    func connected() async throws -> FakeSession {
+        let session = try await factory.connect() as! FakeSession
+        try await session.createParents("/election")
+        return session
+    }
+
+    func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not met within 10 s")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    // MARK: Init
+
+    @Test func initConnectsCreatesTheElectionPathAndMovesToAttempter() async throws {
+        let (next, _) = try await step(InitState())
+        #expect(next is AttempterState)
+        #expect(zk.stat("/election") != nil)
+        #expect(FileManager.default.fileExists(atPath: dir.path))
+    }
+
+    @Test func initFailsOverWhenZooKeeperIsUnavailable() async throws {
+        factory.set(.fail)
+        let (next, reason) = try await step(InitState())
+        let failover = try #require(next as? FailoverState)
+        #expect(failover.session == nil)
+        #expect(failover.needsInit)
+        #expect(reason.contains("connect"))
+    }
+
+    @Test func initFailsOverWhenTheFileDirIsUnusable() async throws {
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        dir.touch("blocker")
+        var env = self.env
+        env.store = FileStore(directory: dir.path + "/blocker", capacity: 3)
+        let result = await InitState().run(env)
+        guard case .next(let next, let reason) = result else { throw CancellationError() }
+        #expect(next is FailoverState)
+        #expect(reason.contains("file-dir"))
+        #expect(factory.made.isEmpty, "no session is opened before the file-dir is usable")
+    }
+
+    @Test func initStopsWhenSignalledWhileConnecting() async throws {
+        factory.set(.hang)
+        let (next, _) = try await step(InitState(), cancelAfter: .milliseconds(50))
+        #expect(next is StoppingState)
+    }
+
+    // MARK: Attempter
+
+    @Test func loneCandidateBecomesLeaderWithItsCzxidAsToken() async throws {
+        let session = try await connected()
+        let (next, _) = try await step(AttempterState(session: session, candidate: nil))
+        let leader = try #require(next as? LeaderState)
+        let name = try #require(leader.candidate.name)
+        #expect(leader.candidate.token == zk.stat("/election/" + name)?.czxid)
+        #expect(zk.stat("/election/" + name)?.ephemeralOwner == session.sessionID)
+    }
+
+    @Test func followerWatchesOnlyItsPredecessorAndLeadsWhenItGoes() async throws {
+        let first = try await connected()
+        let second = try await connected()
+        let third = try await connected()
+        let (l1, _) = try await step(AttempterState(session: first, candidate: nil))
+        let leader = try #require(l1 as? LeaderState)
+        let env = self.env
+        let secondTask = Task { await AttempterState(session: second, candidate: nil).run(env) }
+        try await waitUntil { zk.children(of: "/election").count == 2 }
+        let thirdTask = Task { await AttempterState(session: third, candidate: nil).run(env) }
+        try await waitUntil { zk.children(of: "/election").count == 3 }
+        let order = Decisions.ordered(zk.children(of: "/election"))
+        try await waitUntil { zk.watchCount(on: "/election/" + order[1]) >= 1 }
+        #expect(zk.watchCount(on: "/election/" + order[0]) == 1, "only the second candidate watches the leader")
+
+        zk.operatorDelete("/election/" + leader.candidate.name!)
+        let result = await withDeadline(.seconds(10)) { await secondTask.value }
+        guard case .next(let next, _)? = result else { throw CancellationError() }
+        #expect(next is LeaderState)
+        thirdTask.cancel()
+        guard case .next(let thirdNext, _) = await thirdTask.value else { throw CancellationError() }
+        #expect(thirdNext is StoppingState, "the third candidate was not woken into leadership")
+    }
+
+    @Test func createWhoseReplyWasLostIsFoundAgainNotDuplicated() async throws {
+        let session = try await connected()
+        session.loseNextCreateReply()
+        let (next, _) = try await step(AttempterState(session: session, candidate: nil))
+        let failover = try #require(next as? FailoverState)
+        #expect(zk.children(of: "/election").count == 1)
+        session.set(.connected)
+        let (back, _) = try await step(failover)
+        let attempter = try #require(back as? AttempterState)
+        let (leader, _) = try await step(attempter)
+        #expect(leader is LeaderState)
+        #expect(zk.children(of: "/election").count == 1, "the lost create was found by its prefix")
+    }
+
+    @Test func attempterFailsOverWhenTheConnectionDrops() async throws {
+        let first = try await connected()
+        let second = try await connected()
+        _ = try await step(AttempterState(session: first, candidate: nil))
+        let env = self.env
+        let task = Task { await AttempterState(session: second, candidate: nil).run(env) }
+        try await waitUntil { zk.children(of: "/election").count == 2 }
+        try await Task.sleep(for: .milliseconds(20))
+        second.set(.connecting)
+        guard case .next(let next, _)? = await withDeadline(.seconds(10), { await task.value }) else {
+            throw CancellationError()
+        }
+        let failover = try #require(next as? FailoverState)
+        #expect(failover.candidate?.name != nil, "the candidate is kept for the same session")
+    }
+
+    @Test func attempterStopsOnSignal() async throws {
+        let first = try await connected()
+        let second = try await connected()
+        _ = try await step(AttempterState(session: first, candidate: nil))
+        let (next, _) = try await step(AttempterState(session: second, candidate: nil), cancelAfter: .milliseconds(50))
+        let stopping = try #require(next as? StoppingState)
+        #expect(stopping.held.candidate?.name != nil)
+    }
+
+    // MARK: Leader
+
+    func leader() async throws -> (LeaderState, FakeSession) {
+        try env.store.prepare()
+        let session = try await connected()
+        let (next, _) = try await step(AttempterState(session: session, candidate: nil))
+        return (try #require(next as? LeaderState), session)
+    }
+
+    @Test func leaderWritesAtOnceThenEveryTimeoutWithinCapacity() async throws {
+        let (leader, _) = try await leader()
+        let env = self.env
+        let task = Task { await leader.run(env) }
+        try await waitUntil { (try? env.store.nextCounter(for: leader.candidate.token!)) ?? 0 > 6 }
+        task.cancel()
+        guard case .next(let next, _) = await task.value else { throw CancellationError() }
+        #expect(next is StoppingState)
+        let files = try env.store.files()
+        #expect(files.count == 3)
+        #expect(files.allSatisfy { $0.token == leader.candidate.token })
+    }
+
+    @Test func leaderReturnsToAttempterWhenAnOperatorDeletesItsZnode() async throws {
+        let (leader, _) = try await leader()
+        let env = self.env
+        let task = Task { await leader.run(env) }
+        try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
+        zk.operatorDelete("/election/" + leader.candidate.name!)
+        guard case .next(let next, let reason)? = await withDeadline(.seconds(10), { await task.value }) else {
+            throw CancellationError()
+        }
+        #expect(next is AttempterState)
+        #expect(reason.contains("deleted") || reason.contains("vanished"))
+    }
+
+    @Test func leaderStopsWritingAtOnceOnConnectionLoss() async throws {
+        let (leader, session) = try await leader()
+        let env = self.env
+        let task = Task { await leader.run(env) }
+        try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
+        session.set(.connecting)
+        guard case .next(let next, _)? = await withDeadline(.seconds(10), { await task.value }) else {
+            throw CancellationError()
+        }
+        let failover = try #require(next as? FailoverState)
+        #expect(failover.candidate == leader.candidate, "same session may come back to the same token")
+        let written = try env.store.files()
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(try env.store.files() == written, "nothing written after the connection dropped")
+    }
+
+    @Test func leaderReleasesLeadershipWhenTheFileDirBreaks() async throws {
+        let (leader, _) = try await leader()
+        var env = self.env
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        dir.touch("not-a-dir")
+        env.store = FileStore(directory: dir.path + "/not-a-dir", capacity: 3)
+        let result = await leader.run(env)
+        guard case .next(let next, let reason) = result else { throw CancellationError() }
+        let failover = try #require(next as? FailoverState)
+        #expect(failover.needsInit)
+        #expect(failover.candidate == nil)
+        #expect(reason.contains("released"))
+        #expect(zk.children(of: "/election").isEmpty, "the znode is deleted so a healthy replica can lead")
+    }
+
+    @Test func staleLeaderRefusesToWriteOverAHigherToken() async throws {
+        let (leader, _) = try await leader()
+        try env.store.prepare()
+        let newer = ElectionFileName(token: leader.candidate.token! + 50, counter: 1)
+        try env.store.write(newer, content: Array("{}\n".utf8))
+        let result = await leader.run(env)
+        guard case .next(let next, let reason) = result else { throw CancellationError() }
+        #expect(next is FailoverState)
+        #expect(reason.contains("fencing token"))
+        #expect(try env.store.files() == [newer])
+    }
+
+    // MARK: Failover
+
+    @Test func failoverReturnsToAttempterWhenTheSameSessionReconnects() async throws {
+        let session = try await connected()
+        session.set(.connecting)
+        let candidate = Candidate(prefix: "r1_x_", name: "r1_x_0000000001", token: 5)
+        let env = self.env
+        let task = Task { await FailoverState(session: session, candidate: candidate).run(env) }
+        try await Task.sleep(for: .milliseconds(30))
+        session.set(.connected)
+        guard case .next(let next, _)? = await withDeadline(.seconds(10), { await task.value }) else {
+            throw CancellationError()
+        }
+        let attempter = try #require(next as? AttempterState)
+        #expect(attempter.candidate == candidate)
+    }
+
+    @Test func failoverStartsOverWithANewSessionAfterExpiry() async throws {
+        let session = try await connected()
+        session.set(.expired)
+        let (next, _) = try await step(FailoverState(session: session, candidate: nil))
+        let initState = try #require(next as? InitState)
+        #expect(initState.session == nil)
+        #expect(session.closeCount == 1, "the dead handle is closed")
+    }
+
+    @Test func failoverTreatsALongDisconnectAsLostOnItsOwnClock() async throws {
+        let session = try await connected()
+        session.set(.connecting, disconnectedAgo: .seconds(5))
+        let (next, _) = try await step(FailoverState(session: session, candidate: nil))
+        #expect(next is InitState)
+    }
+
+    @Test func failoverStopsOnSignal() async throws {
+        let (next, _) = try await step(FailoverState(session: nil, needsInit: true), cancelAfter: .milliseconds(10))
+        #expect(next is StoppingState)
+    }
+
+    // MARK: Stopping
+
+    @Test func stoppingDeletesTheCandidateAndClosesTheSession() async throws {
+        let (leader, session) = try await leader()
+        let result = await StoppingState(held: leader.held).run(env)
+        guard case .finished = result else {
+            Issue.record("Stopping must finish")
+            return
+        }
+        #expect(zk.children(of: "/election").isEmpty)
+        #expect(session.closeCount == 1)
+        #expect(session.health.state == .closed)
+    }
+
+    // MARK: Runner
+
+    @Test func runnerGoesFromInitToLeaderAndStopsCleanlyOnASignal() async throws {
+        let transitions = Mutex<[String]>([])
+        var env = self.env
+        env.onTransition = { from, to, _ in transitions.withLock { $0.append("\(from.rawValue)>\(to.rawValue)") } }
+        let (signals, send) = AsyncStream<Int32>.makeStream()
+        let secondSignals = Mutex(0)
+        let runner = Runner(env: env) { _ in secondSignals.withLock { $0 += 1 } }
+        let task = Task { await runner.run(signals: signals) }
+        try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
+        send.yield(SIGTERM)
+        _ = await withDeadline(.seconds(10)) { await task.value }
+        #expect(transitions.withLock { $0 } == ["Init>Attempter", "Attempter>Leader", "Leader>Stopping"])
+        #expect(zk.children(of: "/election").isEmpty)
+        #expect(factory.made.allSatisfy { $0.health.state == .closed })
+        #expect(secondSignals.withLock { $0 } == 0)
+    }
+}
+
