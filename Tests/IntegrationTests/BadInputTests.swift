@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+/// Invalid settings exit 64 with one line naming the flag and its env var, before
+/// anything is touched.
+@Suite struct BadInputTests {
+    struct Outcome {
+        var status: Int32
+        var stderr: String
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: electionBinary)
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stderr: String(decoding: data, as: UTF8.self))
+    }
+
+    static let cases: [([String], [String: String], String, String)] = [
+        ([], [:], "--zk-servers", "ELECTION_ZK_SERVERS"),
+        (["--zk-servers", "nohost"], [:], "--zk-servers", "ELECTION_ZK_SERVERS"),
+        (["--zk-servers", "a:1", "--leader-timeout", "0s"], [:], "--leader-timeout", "ELECTION_LEADER_TIMEOUT"),
+        ([], ["ELECTION_ZK_SERVERS": "a:1", "ELECTION_ATTEMPTER_TIMEOUT": "soon"], "--attempter-timeout",
+            "ELECTION_ATTEMPTER_TIMEOUT"),
+        (["--zk-servers", "a:1", "--storage-capacity", "0"], [:], "--storage-capacity", "ELECTION_STORAGE_CAPACITY"),
+        (["--zk-servers", "a:1", "--election-path", "rel"], [:], "--election-path", "ELECTION_ELECTION_PATH"),
+        (["--zk-servers", "a:1", "--session-timeout", "-5s"], [:], "--session-timeout", "ELECTION_SESSION_TIMEOUT"),
+        (["--zk-servers", "a:1", "--log-format", "xml"], [:], "--log-format", "ELECTION_LOG_FORMAT"),
+        (["--zk-servers", "a:1", "--replica-id", "a/b"], [:], "--replica-id", "ELECTION_REPLICA_ID"),
+        (["--zk-servers"], [:], "--zk-servers", "ELECTION_ZK_SERVERS"),
+    ]
+
+    @Test(arguments: cases)
+    func invalidInputExits64WithOneLineNamingFlagAndEnvVar(
+        arguments: [String], environment: [String: String], flag: String, variable: String
+    ) throws {
+        let scratch = try Scratch()
+        let dir = scratch.path + "/must-not-exist"
+        let outcome = try run(["run", "--file-dir", dir] + arguments, environment: environment)
+        #expect(outcome.status == 64)
+        let lines = outcome.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "one line, got: \(outcome.stderr)")
+        #expect(outcome.stderr.contains(flag))
+        #expect(outcome.stderr.contains(variable))
+        #expect(!FileManager.default.fileExists(atPath: dir), "nothing is created on bad input")
+    }
+
+    @Test func unknownFlagExits64NamingIt() throws {
+        let outcome = try run(["run", "--zk-servers", "a:1", "--frobnicate", "yes"])
+        #expect(outcome.status == 64)
+        #expect(outcome.stderr.contains("--frobnicate"))
+        #expect(outcome.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func helpListsEveryFlagAndExitsZero() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: electionBinary)
+        process.arguments = ["run", "--help"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        for flag in [
+            "--zk-servers", "--leader-timeout", "--attempter-timeout", "--file-dir", "--storage-capacity",
+            "--session-timeout", "--election-path", "--replica-id", "--log-format", "--log-level",
+        ] {
+            #expect(text.contains(flag), "help mentions \(flag)")
+        }
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where the package lives, found from this file.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// The built daemon: ELECTION_BINARY, else the debug build `swift test` just made.
+let electionBinary = ProcessInfo.processInfo.environment["ELECTION_BINARY"] ?? packageRoot + "/.build/debug/election"
+
+/// A loopback port nobody listens on right now.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Sends a four-letter word to a ZooKeeper server; nil when nothing answers.
+func fourLetterWord(_ word: String, port: Int, timeout: Duration = .seconds(1)) -> String? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+    if tv.tv_sec == 0 { tv.tv_usec = 500_000 }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else { return nil }
+    _ = word.withCString { send(fd, $0, strlen($0), 0) }
+    var reply = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        reply += buffer[0..<n]
+    }
+    return reply.isEmpty ? nil : String(decoding: reply, as: UTF8.self)
+}
+
+/// Polls `condition` every 20 ms until it holds; records an issue and throws after `limit`.
+func eventually(
+    within limit: Duration, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("timed out after \(limit): \(what)", sourceLocation: sourceLocation)
+            throw TimedOut(what: what)
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out: \(what)" }
+}
+
+/// A scratch directory per test, removed at the end.
+final class Scratch: @unchecked Sendable {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "election-it-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A real ZooKeeper server (Debian's package) on a free loopback port.
+final class ZooKeeperServer: @unchecked Sendable {
+    static let classpath =
+        ProcessInfo.processInfo.environment["ELECTION_TEST_ZK_CLASSPATH"]
+        ?? "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
+
+    let port: Int
+    let directory: String
+    private var process: Process?
+
+    var connectString: String { "127.0.0.1:\(port)" }
+
+    init(in scratch: Scratch, port: Int = freePort()) throws {
+        self.port = port
+        directory = scratch.path + "/zk-\(port)"
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        let config = """
+            tickTime=500
+            dataDir=\(directory)/data
+            clientPort=\(port)
+            clientPortAddress=127.0.0.1
+            admin.enableServer=false
+            4lw.commands.whitelist=*
+            minSessionTimeout=1000
+            maxSessionTimeout=60000
+            """
+        try config.write(toFile: directory + "/zoo.cfg", atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the server and waits until it answers `ruok`.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", Self.classpath,
+            "org.apache.zookeeper.server.ZooKeeperServerMain", directory + "/zoo.cfg",
+        ]
+        let log = FileHandle(forWritingAtPath: directory + "/zk.log") ?? {
+            _ = FileManager.default.createFile(atPath: directory + "/zk.log", contents: nil)
+            return FileHandle(forWritingAtPath: directory + "/zk.log")!
+        }()
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        let port = self.port
+        try await eventually(within: .seconds(30), "ZooKeeper on port \(port) answers ruok") {
+            guard process.isRunning else { throw TimedOut(what: "ZooKeeper exited: see \(directory)/zk.log") }
+            return fourLetterWord("ruok", port: port) == "imok"
+        }
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s) and waits for it to exit.
+    func stop() async {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        self.process = nil
+    }
+
+    deinit {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// One replica of the built daemon as a separate process, its stderr in a log file.
+final class Replica: @unchecked Sendable {
+    let id: String
+    let fileDir: String
+    let logPath: String
+    let process = Process()
+
+    init(
+        id: String, scratch: Scratch, servers: String, fileDir: String? = nil, leaderTimeout: String = "200ms",
+        sessionTimeout: String = "4s", capacity: Int = 5, extra: [String] = []
+    ) throws {
+        self.id = id
+        self.fileDir = fileDir ?? scratch.path + "/files-\(id)"
+        logPath = scratch.path + "/\(id).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: electionBinary)
+        process.arguments =
+            [
+                "run", "--zk-servers", servers, "--replica-id", id, "--file-dir", self.fileDir,
+                "--leader-timeout", leaderTimeout, "--attempter-timeout", "2s", "--session-timeout", sessionTimeout,
+                "--storage-capacity", "\(capacity)", "--log-level", "debug",
+            ] + extra
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// The `to=` of the last transition line, or nil before the first.
+    var state: String? {
+        log.split(separator: "\n").last { $0.contains("msg=transition") }
+            .flatMap { line in line.split(separator: " ").first { $0.hasPrefix("to=") } }
+            .map { String($0.dropFirst(3)) }
+    }
+
+    /// Waits for the process to exit; nil if it is still running after `limit`.
+    func waitForExit(within limit: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// An election file read back from disk.
+struct WrittenFile: Equatable {
+    var name: String
+    var token: Int64
+    var counter: Int64
+    var replica: String
+}
+
+/// The election files in a directory, oldest first; a partial or unparsable one is an issue.
+func electionFiles(in directory: String) -> [WrittenFile] {
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+        .filter { $0.hasPrefix("election-") && $0.hasSuffix(".json") }.sorted()
+    return names.compactMap { name in
+        guard let data = FileManager.default.contents(atPath: directory + "/" + name) else { return nil }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let token = (object["token"] as? NSNumber)?.int64Value,
+            let counter = (object["counter"] as? NSNumber)?.int64Value,
+            let replica = object["replica"] as? String
+        else {
+            Issue.record("partial or unparsable election file \(name): \(String(decoding: data, as: UTF8.self))")
+            return nil
+        }
+        return WrittenFile(name: name, token: token, counter: counter, replica: replica)
+    }
+}
