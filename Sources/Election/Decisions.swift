@@ -79,13 +79,17 @@ public enum Decisions {
     /// the server heard from us no earlier than that, so our session (and with it
     /// our leadership) is alive for at least a session timeout after it. The half
     /// is margin for clock-rate differences and the server's expiry ticks.
-    public static func mayWrite(_ health: ZKHealth, confirmedAt: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
+    public static func mayWrite(_ health: ZKHealth, confirmedAt: ContinuousClock.Instant, now: ContinuousClock.Instant)
+        -> Bool
+    {
         health.state == .connected && health.disconnectedSince == nil && now >= confirmedAt
             && now - confirmedAt < health.negotiatedTimeout / 2
     }
 
     /// Capped exponential backoff with full jitter in [base/2, delay].
-    public static func backoff(attempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5)) -> Duration {
+    public static func backoff(attempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5))
+        -> Duration
+    {
         let exponent = min(max(attempt, 0), 16)
         let raw = base * (1 << exponent)
         let delay = min(raw, cap)

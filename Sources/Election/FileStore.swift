@@ -129,7 +129,8 @@ public struct FileStore: Sendable {
         if let newest = existing.last, newest.token > file.token {
             throw FileStoreError(kind: .higherToken(newest.token), operation: "write", path: directory)
         }
-        let temp = path(ElectionFileName.tempPrefix + "\(file.token)-\(file.counter)-\(getpid())" + ElectionFileName.tempSuffix)
+        let temp = path(
+            ElectionFileName.tempPrefix + "\(file.token)-\(file.counter)-\(getpid())" + ElectionFileName.tempSuffix)
         let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw error("create", temp) }
         var failure: FileStoreError?

@@ -37,7 +37,8 @@ public struct Runner: Sendable {
     /// asked for it does not cut short its clean-up.
     func drive(from initial: any ElectionState) async {
         var state = initial
-        env.logger.info("starting", metadata: ["state": "\(state.name.rawValue)", "replica": "\(env.config.replicaID)"])
+        env.logger.info(
+            "starting", metadata: ["state": "\(state.name.rawValue)", "replica": "\(env.config.replicaID)"])
         while true {
             let current = state
             let step: Step

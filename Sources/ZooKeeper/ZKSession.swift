@@ -1,9 +1,10 @@
 import CZooKeeper
 import Dispatch
+import Logging
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Logging
 
 /// One ZooKeeper session over Debian's C client, adapted to async/await.
 ///
@@ -142,12 +143,15 @@ public actor ZKSession {
                         { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) }, context)
                 }
                 return zoo_awexists(
-                    zh, path, nil, nil, { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
+                    zh, path, nil, nil,
+                    { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
                     context)
             } decode: { payload in
                 guard case .stat(let rc, let stat) = payload else { throw ZKError.marshallingError }
                 return rc == ZNONODE.rawValue ? nil : stat
-            } accepting: { $0 == ZNONODE.rawValue }
+            } accepting: {
+                $0 == ZNONODE.rawValue
+            }
         } catch {
             if let watchToken { _ = registry.removeWatch(watchToken) }
             throw error
@@ -178,7 +182,9 @@ public actor ZKSession {
     public func delete(_ path: String, version: Int32 = -1) async throws {
         try await call { zh, context in
             zoo_adelete(zh, path, version, { rc, context in complete(context, .void(rc: rc)) }, context)
-        } decode: { _ in () }
+        } decode: { _ in
+            ()
+        }
     }
 
     /// Creates `path` and any missing parents as persistent znodes; existing ones are kept.
@@ -211,7 +217,9 @@ public actor ZKSession {
                 MultiBatch.pending.withLock { $0.removeValue(forKey: UInt(bitPattern: context)) }?.release()
             }
             return rc
-        } decode: { _ in () }
+        } decode: { _ in
+            ()
+        }
     }
 
     /// Closes the session: the server deletes its ephemeral znodes at once.

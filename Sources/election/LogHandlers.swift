@@ -1,3 +1,6 @@
+import Election
+import Logging
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,8 +9,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import Election
-import Logging
 
 /// Output format of the daemon's log lines.
 enum LogFormat: String, CaseIterable, Sendable {

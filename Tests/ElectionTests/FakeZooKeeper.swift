@@ -55,7 +55,11 @@ final class FakeZooKeeper: Sendable {
         return result
     }
 
-    func newSessionID() -> Int64 { tree.withLock { $0.nextSession += 1; return $0.nextSession } }
+    func newSessionID() -> Int64 {
+        tree.withLock {
+            $0.nextSession += 1; return $0.nextSession
+        }
+    }
 
     /// How many exists watches are set on each path (herd-effect checks).
     func watchCount(on path: String) -> Int { tree.withLock { $0.watches.filter { $0.path == path }.count } }

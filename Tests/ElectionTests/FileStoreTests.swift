@@ -82,10 +82,11 @@ final class TempDir {
         dir.touch("README.txt")
         for counter in 1...5 { try write(store, token: 7, counter: Int64(counter)) }
         try write(store, token: 9, counter: 1)
-        #expect(try store.files().map(\.name) == [
-            "election-0000000000000000007-0000000004.json", "election-0000000000000000007-0000000005.json",
-            "election-0000000000000000009-0000000001.json",
-        ])
+        #expect(
+            try store.files().map(\.name) == [
+                "election-0000000000000000007-0000000004.json", "election-0000000000000000007-0000000005.json",
+                "election-0000000000000000009-0000000001.json",
+            ])
         #expect(dir.names().contains("README.txt"), "foreign files are never touched")
         #expect(!dir.names().contains { $0.hasSuffix(".tmp") }, "no temporary file stays behind")
     }

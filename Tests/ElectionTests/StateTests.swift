@@ -319,4 +319,3 @@ import ZooKeeper
         #expect(secondSignals.withLock { $0 } == 0)
     }
 }
-

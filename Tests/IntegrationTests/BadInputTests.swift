@@ -27,8 +27,10 @@ import Testing
         ([], [:], "--zk-servers", "ELECTION_ZK_SERVERS"),
         (["--zk-servers", "nohost"], [:], "--zk-servers", "ELECTION_ZK_SERVERS"),
         (["--zk-servers", "a:1", "--leader-timeout", "0s"], [:], "--leader-timeout", "ELECTION_LEADER_TIMEOUT"),
-        ([], ["ELECTION_ZK_SERVERS": "a:1", "ELECTION_ATTEMPTER_TIMEOUT": "soon"], "--attempter-timeout",
-            "ELECTION_ATTEMPTER_TIMEOUT"),
+        (
+            [], ["ELECTION_ZK_SERVERS": "a:1", "ELECTION_ATTEMPTER_TIMEOUT": "soon"], "--attempter-timeout",
+            "ELECTION_ATTEMPTER_TIMEOUT"
+        ),
         (["--zk-servers", "a:1", "--storage-capacity", "0"], [:], "--storage-capacity", "ELECTION_STORAGE_CAPACITY"),
         (["--zk-servers", "a:1", "--election-path", "rel"], [:], "--election-path", "ELECTION_ELECTION_PATH"),
         (["--zk-servers", "a:1", "--session-timeout", "-5s"], [:], "--session-timeout", "ELECTION_SESSION_TIMEOUT"),

@@ -127,10 +127,12 @@ final class ZooKeeperServer: @unchecked Sendable {
             "java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", Self.classpath,
             "org.apache.zookeeper.server.ZooKeeperServerMain", directory + "/zoo.cfg",
         ]
-        let log = FileHandle(forWritingAtPath: directory + "/zk.log") ?? {
-            _ = FileManager.default.createFile(atPath: directory + "/zk.log", contents: nil)
-            return FileHandle(forWritingAtPath: directory + "/zk.log")!
-        }()
+        let log =
+            FileHandle(forWritingAtPath: directory + "/zk.log")
+            ?? {
+                _ = FileManager.default.createFile(atPath: directory + "/zk.log", contents: nil)
+                return FileHandle(forWritingAtPath: directory + "/zk.log")!
+            }()
         log.seekToEndOfFile()
         process.standardOutput = log
         process.standardError = log

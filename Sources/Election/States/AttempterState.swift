@@ -24,7 +24,9 @@ public struct AttempterState: ElectionState {
                 switch Decisions.position(ofPrefix: candidate.prefix, in: children) {
                 case .absent:
                     if createdOnce {
-                        env.logger.notice("own candidate znode is gone; creating a new one", metadata: ["prefix": "\(candidate.prefix)"])
+                        env.logger.notice(
+                            "own candidate znode is gone; creating a new one",
+                            metadata: ["prefix": "\(candidate.prefix)"])
                         candidate = Candidate.fresh(replica: env.config.replicaID)
                     }
                     // A lost reply leaves the node behind: the prefix lets the next
@@ -58,7 +60,8 @@ public struct AttempterState: ElectionState {
                     let (stat, watch) = try await session.existsAndWatch(env.candidatePath(predecessor))
                     guard stat != nil else { continue }
                     env.failures.reset()
-                    env.logger.debug("waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
+                    env.logger.debug(
+                        "waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
                     let wake = await waitForWake(
                         until: .now + env.config.attempterTimeout, watch: watch, session: session)
                     switch wake {
@@ -73,8 +76,12 @@ public struct AttempterState: ElectionState {
                 }
             }
         } catch {
-            if Task.isCancelled { return .next(StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received") }
-            return .next(FailoverState(session: session, candidate: candidate), reason: "ZooKeeper request failed: \(error)")
+            if Task.isCancelled {
+                return .next(
+                    StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received")
+            }
+            return .next(
+                FailoverState(session: session, candidate: candidate), reason: "ZooKeeper request failed: \(error)")
         }
         return .next(StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received")
     }

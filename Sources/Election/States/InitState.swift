@@ -28,7 +28,8 @@ public struct InitState: ElectionState {
                 session = try await env.sessions.connect()
             } catch {
                 if Task.isCancelled { return .next(StoppingState(held: held), reason: "signal received") }
-                return .next(FailoverState(session: nil, needsInit: true), reason: "cannot connect to ZooKeeper: \(error)")
+                return .next(
+                    FailoverState(session: nil, needsInit: true), reason: "cannot connect to ZooKeeper: \(error)")
             }
         }
         guard let session else { return .finished }

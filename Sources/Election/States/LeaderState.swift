@@ -26,7 +26,8 @@ public struct LeaderState: ElectionState {
                 return .next(AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished")
             }
             var counter = try env.store.nextCounter(for: token)
-            env.logger.info("leading", metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
+            env.logger.info(
+                "leading", metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
             var nextWrite = ContinuousClock.now
             var confirmed = true
             while !Task.isCancelled {
@@ -36,7 +37,9 @@ public struct LeaderState: ElectionState {
                     if !confirmed {
                         sent = .now
                         guard let stat = try await session.exists(path), stat.ephemeralOwner == session.sessionID else {
-                            return .next(AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished")
+                            return .next(
+                                AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished"
+                            )
                         }
                     }
                     confirmed = false
@@ -70,16 +73,21 @@ public struct LeaderState: ElectionState {
                 case .cancelled:
                     break
                 case .session(let state):
-                    return .next(FailoverState(session: session, candidate: candidate), reason: "ZooKeeper connection \(state.rawValue)")
+                    return .next(
+                        FailoverState(session: session, candidate: candidate),
+                        reason: "ZooKeeper connection \(state.rawValue)")
                 case .watch(.sessionLost):
-                    return .next(FailoverState(session: session, candidate: candidate), reason: "ZooKeeper session lost")
+                    return .next(
+                        FailoverState(session: session, candidate: candidate), reason: "ZooKeeper session lost")
                 case .watch(.deleted):
-                    return .next(AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
+                    return .next(
+                        AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
                 case .watch:
                     sent = .now
                     (stat, watch) = try await session.existsAndWatch(path)
                     guard stat != nil else {
-                        return .next(AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
+                        return .next(
+                            AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
                     }
                 }
             }
@@ -87,7 +95,8 @@ public struct LeaderState: ElectionState {
             return await release(env, path: path, reason: "\(error)")
         } catch {
             if !Task.isCancelled {
-                return .next(FailoverState(session: session, candidate: candidate), reason: "ZooKeeper request failed: \(error)")
+                return .next(
+                    FailoverState(session: session, candidate: candidate), reason: "ZooKeeper request failed: \(error)")
             }
         }
         return .next(StoppingState(held: held), reason: "signal received")

@@ -11,7 +11,9 @@ public struct StoppingState: ElectionState {
         if let name = held.candidate?.name {
             let path = env.candidatePath(name)
             let deleted = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) } != nil
-            env.logger.info(deleted ? "candidate znode deleted" : "candidate znode not deleted; closing the session removes it", metadata: ["znode": "\(path)"])
+            env.logger.info(
+                deleted ? "candidate znode deleted" : "candidate znode not deleted; closing the session removes it",
+                metadata: ["znode": "\(path)"])
         }
         // Closing also removes an ephemeral whose create reply was never seen.
         await session.close()
