@@ -145,9 +145,14 @@ final class ZooKeeperServer: @unchecked Sendable {
         }
     }
 
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server process.
+    func pause() { if let process { kill(process.processIdentifier, SIGSTOP) } }
+    func resume() { if let process { kill(process.processIdentifier, SIGCONT) } }
+
     /// Stops the server (SIGTERM, then SIGKILL after 10 s) and waits for it to exit.
     func stop() async {
         guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGCONT)
         kill(process.processIdentifier, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(10)
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
