@@ -28,8 +28,7 @@ release: deps
 # loopback ports and stop them again; nothing is skipped when Java is missing:
 # deps installs it.
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --no-parallel
+	@bash scripts/test.sh
 
 unit: deps
 	$(SWIFT) test --filter ElectionTests

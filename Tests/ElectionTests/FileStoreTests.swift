@@ -66,7 +66,7 @@ final class TempDir {
     @Test(
         .enabled(
             if: getuid() != 0,
-            "root writes through mode bits; IntegrationTests covers a read-only mount instead"))
+            "root writes through mode bits; FaultTests covers a read-only bind mount instead"))
     func prepareFailsOnAReadOnlyDirectoryNamingThePath() throws {
         let dir = TempDir()
         let store = FileStore(directory: dir.path, capacity: 1)

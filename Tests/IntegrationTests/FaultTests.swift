@@ -96,4 +96,48 @@ import Testing
         zk.resume()
         await zk.stop()
     }
+
+    @Test(.enabled(if: getuid() == 0, "bind-mounting the file-dir read-only needs root"))
+    func readOnlyFileDirMakesTheLeaderStepDownAndRecoverWhenHealed() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let replicas = try ["ro1", "ro2"].map {
+            try Replica(id: $0, scratch: scratch, servers: zk.connectString, sessionTimeout: "2s")
+        }
+        defer { for r in replicas { r.signal(SIGKILL) } }
+        try await eventually(within: .seconds(10), "one leads") {
+            replicas.contains { $0.state == "Leader" && !electionFiles(in: $0.fileDir).isEmpty }
+        }
+        let old = try #require(replicas.first { $0.state == "Leader" })
+        let other = try #require(replicas.first { $0 !== old })
+        try run("/bin/mount", "--bind", old.fileDir, old.fileDir)
+        defer { try? run("/bin/umount", old.fileDir) }
+        try run("/bin/mount", "-o", "remount,ro,bind", old.fileDir)
+        let before = electionFiles(in: old.fileDir)
+        try await eventually(within: .seconds(10), "the healthy replica takes over") {
+            other.state == "Leader" && !electionFiles(in: other.fileDir).isEmpty
+        }
+        #expect(old.log.contains("leadership released"))
+        #expect(old.log.contains("Read-only file system"))
+        #expect(electionFiles(in: old.fileDir) == before)
+        try run("/bin/umount", old.fileDir)
+        try await eventually(within: .seconds(15), "the healed replica competes again") { old.state == "Attempter" }
+        #expect(replicas.filter { $0.state == "Leader" }.count == 1)
+        for r in replicas { r.signal(SIGTERM) }
+        for r in replicas { #expect(await r.waitForExit(within: .seconds(10)) == 0) }
+        await zk.stop()
+    }
+}
+
+/// Runs a system command; throws when it fails.
+func run(_ executable: String, _ arguments: String...) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw TimedOut(what: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+    }
 }

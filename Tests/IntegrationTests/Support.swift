@@ -76,6 +76,8 @@ func eventually(
 }
 
 struct TimedOut: Error, CustomStringConvertible {
+    /// What was awaited, or the command that failed.
+
     var what: String
     var description: String { "timed out: \(what)" }
 }
