@@ -17,6 +17,6 @@ failed=$(grep -Ec '^✘ Test .* failed' "$log" || true)
 cases=$(grep -Eo 'with [0-9]+ test cases' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 skipped=$(grep -Ec '^➜ Test .* skipped' "$log" || true)
 echo
-echo "(${total} tests, ${cases:-0} of them parameterised cases, ${skipped} skipped with a reason)"
-echo "tests: $((total - failed)) passed, ${failed} failed"
+echo "(${total} test functions; the parameterised ones ran ${cases:-0} cases; skips say why above)"
+echo "tests: $((total - failed - skipped)) passed, ${failed} failed, ${skipped} skipped"
 exit "$status"

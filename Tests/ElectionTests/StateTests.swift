@@ -319,3 +319,19 @@ import ZooKeeper
         #expect(secondSignals.withLock { $0 } == 0)
     }
 }
+
+extension StateTests {
+    @Test func deletedElectionPathIsRecreatedThroughInit() async throws {
+        let session = try await connected()
+        zk.operatorDelete("/election")
+        let (next, reason) = try await step(AttempterState(session: session, candidate: nil))
+        let failover = try #require(next as? FailoverState)
+        #expect(failover.needsInit)
+        #expect(reason.contains("missing"))
+        let (again, _) = try await step(failover)
+        let initState = try #require(again as? InitState)
+        let (attempter, _) = try await step(initState)
+        #expect(attempter is AttempterState)
+        #expect(zk.stat("/election") != nil)
+    }
+}

@@ -75,6 +75,11 @@ public struct AttempterState: ElectionState {
                     }
                 }
             }
+        } catch ZKError.noNode where !Task.isCancelled {
+            // The election path itself is gone (an operator deleted it): Init recreates it.
+            return .next(
+                FailoverState(session: session, candidate: nil, needsInit: true),
+                reason: "election path \(parent) is missing")
         } catch {
             if Task.isCancelled {
                 return .next(
