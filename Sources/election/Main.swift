@@ -11,7 +11,7 @@ struct ElectionCommand: AsyncParsableCommand {
         commandName: "election",
         abstract: "Leader election through ZooKeeper ephemeral nodes; only the leader does the work.",
         version: "0.1.0",
-        subcommands: [RunCommand.self],
+        subcommands: [RunCommand.self, VerifyCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 
@@ -26,6 +26,8 @@ enum Main {
             } else {
                 try command.run()
             }
+        } catch let code as ExitCode {
+            exit(code.rawValue)
         } catch let error as ConfigError {
             fail("election: \(error)")
         } catch {

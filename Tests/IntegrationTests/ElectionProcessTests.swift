@@ -58,6 +58,8 @@ import Testing
         }
         await cluster.stopAll()
         for replica in cluster.replicas { #expect(replica.process.terminationStatus == 0) }
+        let verdict = try verify(cluster.replicas.map(\.fileDir), capacity: 5)
+        #expect(verdict.status == 0, "election verify: \(verdict.output)")
     }
 
     @Test func sigtermOfTheLeaderHandsOverWithinASecond() async throws {
@@ -125,6 +127,8 @@ import Testing
         watching.cancel()
         let most = await watching.value
         #expect(most <= 3, "at most storage-capacity files at any time, saw \(most)")
+        let verdict = try verify([dir], capacity: 3)
+        #expect(verdict.status == 0, "election verify: \(verdict.output)")
         #expect(tokens == tokens.sorted() && Set(tokens).count == 5, "fencing tokens strictly increase: \(tokens)")
         await cluster.stopAll()
     }

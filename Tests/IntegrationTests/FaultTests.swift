@@ -65,6 +65,8 @@ import Testing
         }
         try await Task.sleep(for: .seconds(1))
         #expect(electionFiles(in: old.fileDir).last == before, "zombie write after SIGCONT")
+        let verdict = try verify(replicas.map(\.fileDir), capacity: 5)
+        #expect(verdict.status == 0, "election verify: \(verdict.output)")
         try await eventually(within: .seconds(15), "it rejoins as a candidate") { old.state == "Attempter" }
         #expect(
             replicas.filter { $0.state == "Leader" }.count == 1, "exactly one leader after the pause")

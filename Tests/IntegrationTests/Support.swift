@@ -254,3 +254,16 @@ func electionFiles(in directory: String) -> [WrittenFile] {
         return WrittenFile(name: name, token: token, counter: counter, replica: replica)
     }
 }
+
+/// Runs `election verify` on the directories; returns its exit status and output.
+func verify(_ directories: [String], capacity: Int? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: electionBinary)
+    process.arguments = ["verify"] + directories + (capacity.map { ["--capacity", "\($0)"] } ?? [])
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
+}

@@ -1,0 +1,123 @@
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Checks the history that election files record (SPEC §4): no overlap of leaders,
+/// no partial or unparsable file, capacity kept, counters without gaps or repeats.
+public struct HistoryVerifier: Sendable {
+    /// One election file as read back.
+    public struct Record: Sendable, Equatable {
+        public var directory: String
+        public var name: ElectionFileName
+        public var content: FileContent
+        /// The content's time, in milliseconds since 1970.
+        public var writtenAt: Int64
+    }
+
+    /// What `verify` found.
+    public struct Report: Sendable, Codable, Equatable {
+        public var directories: [String: Int] = [:]
+        public var files = 0
+        public var tokens: [Int64] = []
+        public var leaders: [String] = []
+        public var violations: [String] = []
+        public var ok: Bool { violations.isEmpty }
+    }
+
+    public var capacity: Int?
+
+    public init(capacity: Int?) { self.capacity = capacity }
+
+    public func verify(directories: [String]) -> Report {
+        var report = Report()
+        var records: [Record] = []
+        for directory in directories {
+            let store = FileStore(directory: directory, capacity: capacity ?? Int.max)
+            let names: [ElectionFileName]
+            do {
+                names = try store.files()
+            } catch {
+                report.violations.append("\(error)")
+                continue
+            }
+            report.directories[directory] = names.count
+            if let capacity, names.count > capacity {
+                report.violations.append("\(directory) holds \(names.count) election files, capacity is \(capacity)")
+            }
+            for name in names {
+                switch read(directory, name) {
+                case .success(let record): records.append(record)
+                case .failure(let problem): report.violations.append(problem.text)
+                }
+            }
+        }
+        report.files = records.count
+        report.violations += overlaps(records) + counterProblems(records)
+        report.tokens = Array(Set(records.map(\.name.token))).sorted()
+        report.leaders = report.tokens.compactMap { token in
+            records.first { $0.name.token == token }.map { "\($0.content.replica)@\(token)" }
+        }
+        return report
+    }
+
+    struct Problem: Error {
+        var text: String
+    }
+
+    func read(_ directory: String, _ name: ElectionFileName) -> Result<Record, Problem> {
+        let path = directory + "/" + name.name
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return .failure(Problem(text: "\(path): unreadable"))
+        }
+        guard data.last == UInt8(ascii: "\n"), let content = try? JSONDecoder().decode(FileContent.self, from: data)
+        else {
+            return .failure(Problem(text: "\(path): partial or unparsable (\(data.count) bytes)"))
+        }
+        guard content.token == name.token, content.counter == name.counter else {
+            return .failure(
+                Problem(text: "\(path): content says token \(content.token) counter \(content.counter)"))
+        }
+        guard let date = try? Date(content.time, strategy: .iso8601) else {
+            return .failure(Problem(text: "\(path): unparsable time \(content.time)"))
+        }
+        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        return .success(Record(directory: directory, name: name, content: content, writtenAt: millis))
+    }
+
+    /// A file of a lower token written after the first file of a higher token means
+    /// two leaders worked at once.
+    func overlaps(_ records: [Record]) -> [String] {
+        var problems: [String] = []
+        let byTime = records.sorted { ($0.writtenAt, $0.name) < ($1.writtenAt, $1.name) }
+        var highest: Record?
+        for record in byTime {
+            if let top = highest, record.name.token < top.name.token, record.writtenAt > top.writtenAt {
+                problems.append(
+                    "overlap: \(record.directory)/\(record.name.name) (token \(record.name.token), \(record.content.time)) "
+                        + "written after \(top.directory)/\(top.name.name) (token \(top.name.token), \(top.content.time))"
+                )
+            }
+            if highest == nil || record.name.token > highest!.name.token { highest = record }
+        }
+        return problems
+    }
+
+    /// Within one leader's term the counters that remain must be consecutive and unique.
+    func counterProblems(_ records: [Record]) -> [String] {
+        var problems: [String] = []
+        for (token, group) in Dictionary(grouping: records, by: \.name.token) {
+            let counters = group.map(\.name.counter).sorted()
+            var seen = Set<Int64>()
+            for counter in counters where !seen.insert(counter).inserted {
+                problems.append("token \(token): counter \(counter) written more than once")
+            }
+            let unique = Array(seen).sorted()
+            for (a, b) in zip(unique, unique.dropFirst()) where b != a + 1 {
+                problems.append("token \(token): counters jump from \(a) to \(b)")
+            }
+        }
+        return problems.sorted()
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+@testable import Election
+
+@Suite struct HistoryVerifierTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func put(_ dir: TempDir, token: Int64, counter: Int64, replica: String = "r", at seconds: Double) throws {
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        let content = FileContent(
+            identity: Identity(replica: replica, host: "h", pid: 1), token: token, counter: counter,
+            time: start.addingTimeInterval(seconds))
+        let name = ElectionFileName(token: token, counter: counter).name
+        try Data(content.json).write(to: URL(fileURLWithPath: dir.path + "/" + name))
+    }
+
+    @Test func cleanHandoverAcrossDirectoriesPasses() throws {
+        let a = TempDir()
+        let b = TempDir()
+        try put(a, token: 10, counter: 1, replica: "a", at: 0)
+        try put(a, token: 10, counter: 2, replica: "a", at: 1)
+        try put(b, token: 12, counter: 1, replica: "b", at: 2)
+        try put(b, token: 12, counter: 2, replica: "b", at: 3)
+        let report = HistoryVerifier(capacity: 2).verify(directories: [a.path, b.path])
+        #expect(report.ok, "\(report.violations)")
+        #expect(report.files == 4)
+        #expect(report.tokens == [10, 12])
+        #expect(report.leaders == ["a@10", "b@12"])
+    }
+
+    @Test func lowerTokenWrittenAfterAHigherOneIsAnOverlap() throws {
+        let a = TempDir()
+        let b = TempDir()
+        try put(a, token: 10, counter: 1, at: 0)
+        try put(b, token: 12, counter: 1, at: 1)
+        try put(a, token: 10, counter: 2, at: 2)  // the zombie
+        let report = HistoryVerifier(capacity: nil).verify(directories: [a.path, b.path])
+        #expect(report.violations.count == 1)
+        #expect(report.violations.first?.hasPrefix("overlap:") == true)
+    }
+
+    @Test func partialFileCapacityAndCounterGapsAreViolations() throws {
+        let dir = TempDir()
+        try put(dir, token: 5, counter: 1, at: 0)
+        try put(dir, token: 5, counter: 3, at: 1)
+        try Data("{\"token\":5,".utf8).write(
+            to: URL(fileURLWithPath: dir.path + "/" + ElectionFileName(token: 5, counter: 4).name))
+        dir.touch("foreign.txt")
+        let report = HistoryVerifier(capacity: 2).verify(directories: [dir.path])
+        #expect(report.violations.contains { $0.contains("capacity is 2") })
+        #expect(report.violations.contains { $0.contains("partial or unparsable") })
+        #expect(report.violations.contains { $0.contains("jump from 1 to 3") })
+        #expect(report.violations.count == 3)
+    }
+
+    @Test func sameCounterInTwoDirectoriesIsARepeat() throws {
+        let a = TempDir()
+        let b = TempDir()
+        try put(a, token: 7, counter: 1, at: 0)
+        try put(b, token: 7, counter: 1, at: 0.5)
+        let report = HistoryVerifier(capacity: nil).verify(directories: [a.path, b.path])
+        #expect(report.violations == ["token 7: counter 1 written more than once"])
+    }
+
+    @Test func missingDirectoryIsReported() {
+        let report = HistoryVerifier(capacity: nil).verify(directories: ["/nonexistent-election-dir"])
+        #expect(!report.ok)
+    }
+}
