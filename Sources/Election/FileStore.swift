@@ -174,6 +174,22 @@ public struct FileStore: Sendable {
         try syncDirectory()
     }
 
+    /// A whole file's bytes; nil when it cannot be read.
+    public static func contents(of path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { return result }
+            result += buffer[0..<n]
+        }
+    }
+
     private func syncDirectory() throws(FileStoreError) {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw error("open", directory) }

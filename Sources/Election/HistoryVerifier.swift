@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
-
 /// Checks the history that election files record (SPEC §4): no overlap of leaders,
 /// no partial or unparsable file, capacity kept, counters without gaps or repeats.
 public struct HistoryVerifier: Sendable {
@@ -17,13 +11,22 @@ public struct HistoryVerifier: Sendable {
     }
 
     /// What `verify` found.
-    public struct Report: Sendable, Codable, Equatable {
+    public struct Report: Sendable, Equatable {
         public var directories: [String: Int] = [:]
         public var files = 0
         public var tokens: [Int64] = []
         public var leaders: [String] = []
         public var violations: [String] = []
         public var ok: Bool { violations.isEmpty }
+
+        /// The report as one JSON object.
+        public var json: String {
+            JSONValue.object([
+                ("directories", .object(directories.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+                ("files", .int(Int64(files))), ("leaders", .strings(leaders)), ("ok", .bool(ok)),
+                ("tokens", .strings(tokens.map(String.init))), ("violations", .strings(violations)),
+            ]).text
+        }
     }
 
     public var capacity: Int?
@@ -68,21 +71,19 @@ public struct HistoryVerifier: Sendable {
 
     func read(_ directory: String, _ name: ElectionFileName) -> Result<Record, Problem> {
         let path = directory + "/" + name.name
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = FileStore.contents(of: path) else {
             return .failure(Problem(text: "\(path): unreadable"))
         }
-        guard data.last == UInt8(ascii: "\n"), let content = try? JSONDecoder().decode(FileContent.self, from: data)
-        else {
+        guard let content = FileContent(json: data) else {
             return .failure(Problem(text: "\(path): partial or unparsable (\(data.count) bytes)"))
         }
         guard content.token == name.token, content.counter == name.counter else {
             return .failure(
                 Problem(text: "\(path): content says token \(content.token) counter \(content.counter)"))
         }
-        guard let date = try? Date(content.time, strategy: .iso8601) else {
+        guard let millis = WallClock.parse(content.time) else {
             return .failure(Problem(text: "\(path): unparsable time \(content.time)"))
         }
-        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded())
         return .success(Record(directory: directory, name: name, content: content, writtenAt: millis))
     }
 

@@ -1,12 +1,6 @@
 import ArgumentParser
 import Election
 
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
-
 /// `election verify DIR…`: checks the history the files record.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,11 +31,7 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         let report = HistoryVerifier(capacity: capacity).verify(directories: directories)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            var data = try encoder.encode(report)
-            data.append(UInt8(ascii: "\n"))
-            print(String(decoding: data, as: UTF8.self), terminator: "")
+            print(report.json)
         } else {
             for directory in directories {
                 print("\(directory): \(report.directories[directory].map(String.init) ?? "unreadable") election files")

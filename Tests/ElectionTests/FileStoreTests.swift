@@ -97,7 +97,7 @@ final class TempDir {
         try store.prepare()
         try write(store, token: 12, counter: 3)
         let text = try #require(dir.read("election-0000000000000000012-0000000003.json"))
-        let content = try JSONDecoder().decode(FileContent.self, from: Data(text.utf8))
+        let content = try #require(FileContent(json: Array(text.utf8)))
         #expect(content.replica == "r1")
         #expect(content.token == 12)
         #expect(content.counter == 3)

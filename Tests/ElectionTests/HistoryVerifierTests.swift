@@ -4,13 +4,13 @@ import Testing
 @testable import Election
 
 @Suite struct HistoryVerifierTests {
-    let start = Date(timeIntervalSince1970: 1_800_000_000)
+    let start: Int64 = 1_800_000_000_000
 
     func put(_ dir: TempDir, token: Int64, counter: Int64, replica: String = "r", at seconds: Double) throws {
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
         let content = FileContent(
             identity: Identity(replica: replica, host: "h", pid: 1), token: token, counter: counter,
-            time: start.addingTimeInterval(seconds))
+            timeMillis: start + Int64(seconds * 1000))
         let name = ElectionFileName(token: token, counter: counter).name
         try Data(content.json).write(to: URL(fileURLWithPath: dir.path + "/" + name))
     }
