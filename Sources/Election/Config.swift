@@ -8,6 +8,8 @@ public struct ElectionConfig: Sendable, Equatable {
     public var sessionTimeout: Duration
     public var electionPath: String
     public var replicaID: String
+    /// Where the session is remembered for a resume after a crash; nil: never.
+    public var stateFile: String?
 
     /// The settings, in the order of the README's table.
     public enum Setting: String, CaseIterable, Sendable {
@@ -19,6 +21,7 @@ public struct ElectionConfig: Sendable, Equatable {
         case sessionTimeout = "session-timeout"
         case electionPath = "election-path"
         case replicaID = "replica-id"
+        case stateFile = "state-file"
 
         public var flag: String { "--" + rawValue }
         /// `ELECTION_` + the flag name upper-cased, `-` → `_`.
@@ -37,6 +40,7 @@ public struct ElectionConfig: Sendable, Equatable {
             case .storageCapacity: return "10"
             case .electionPath: return "/election"
             case .replicaID: return nil  // the host name, filled in by the caller
+            case .stateFile: return nil  // <file-dir>/.election-session-<replica-id>
             }
         }
     }
@@ -80,6 +84,12 @@ public struct ElectionConfig: Sendable, Equatable {
         let replicaID = raw(.replicaID) ?? hostName
         if let problem = ReplicaName.problem(in: replicaID) { throw ConfigError(.replicaID, problem) }
 
+        var stateFile: String? = fileDir + (fileDir.hasSuffix("/") ? "" : "/") + ".election-session-" + replicaID
+        if let text = raw(.stateFile) {
+            guard !text.isEmpty else { throw ConfigError(.stateFile, "must not be empty (use none to disable)") }
+            stateFile = text == "none" ? nil : text
+        }
+
         return ElectionConfig(
             zkServers: servers,
             leaderTimeout: try duration(.leaderTimeout),
@@ -88,7 +98,8 @@ public struct ElectionConfig: Sendable, Equatable {
             storageCapacity: capacity,
             sessionTimeout: try duration(.sessionTimeout),
             electionPath: electionPath,
-            replicaID: replicaID)
+            replicaID: replicaID,
+            stateFile: stateFile)
     }
 }
 

@@ -3,7 +3,8 @@ import ZooKeeper
 /// A candidate znode: the per-session unique prefix, and once known its name and
 /// creation zxid (the fencing token).
 public struct Candidate: Sendable, Equatable {
-    /// `<replica>_<random>_`: lets a create whose reply was lost be found again.
+    /// `<replica>_<session id in hex>_`: lets a create whose reply was lost, or the
+    /// candidate of a resumed session, be found again instead of duplicated.
     public var prefix: String
     public var name: String?
     public var token: Int64?
@@ -14,9 +15,8 @@ public struct Candidate: Sendable, Equatable {
         self.token = token
     }
 
-    public static func fresh(replica: String) -> Candidate {
-        let random = UInt64.random(in: 0...UInt64.max)
-        return Candidate(prefix: "\(replica)_\(String(random, radix: 16))_")
+    public static func forSession(replica: String, sessionID: Int64) -> Candidate {
+        Candidate(prefix: "\(replica)_\(String(UInt64(bitPattern: sessionID), radix: 16))_")
     }
 }
 

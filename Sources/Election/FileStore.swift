@@ -15,7 +15,7 @@ public struct ElectionFileName: Sendable, Equatable, Comparable {
 
     static let prefix = "election-"
     static let suffix = ".json"
-    static let tempPrefix = ".election-"
+    static let tempPrefix = ".election-tmp+"
     static let tempSuffix = ".tmp"
 
     public var name: String { Self.prefix + Self.pad(token, 19) + "-" + Self.pad(counter, 10) + Self.suffix }
@@ -78,14 +78,26 @@ public struct FileStoreError: Error, Equatable, CustomStringConvertible, Sendabl
 public struct FileStore: Sendable {
     public let directory: String
     public let capacity: Int
+    /// Names this replica's temporary files, so that in a shared directory it never
+    /// removes another replica's file in flight.
+    public let replica: String
+    /// Another replica's temporary file older than this was left by a crash.
+    static let abandonedAfter: Int = 600
 
-    public init(directory: String, capacity: Int) {
+    public init(directory: String, capacity: Int, replica: String = "") {
         self.directory = directory
         self.capacity = capacity
+        self.replica = replica
+    }
+
+    /// `.election-tmp+<replica>+<what>.tmp`: `+` cannot occur in a replica id.
+    func temporaryName(_ what: String) -> String {
+        ElectionFileName.tempPrefix + replica + "+" + what + ElectionFileName.tempSuffix
     }
 
     /// Creates the directory if needed, proves it writable with a probe file, and
-    /// removes temporary files a crash left behind. Returns how many were removed.
+    /// removes temporary files a crash left behind: this replica's, and any other's
+    /// older than ten minutes. Returns how many were removed.
     @discardableResult
     public func prepare() throws(FileStoreError) -> Int {
         try makeDirectories(directory)
@@ -94,7 +106,7 @@ public struct FileStore: Sendable {
         guard (info.st_mode & S_IFMT) == S_IFDIR else {
             throw FileStoreError(kind: .notADirectory, operation: "use", path: directory)
         }
-        let probe = path(ElectionFileName.tempPrefix + "probe-\(getpid())" + ElectionFileName.tempSuffix)
+        let probe = path(temporaryName("probe"))
         let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw error("write to", directory) }
         let wrote = Glibc.write(fd, "probe\n", 6) == 6 && fsync(fd) == 0
@@ -103,8 +115,12 @@ public struct FileStore: Sendable {
         unlink(probe)
         guard wrote else { throw FileStoreError(kind: .io(errno: savedErrno), operation: "write to", path: directory) }
         var removed = 0
+        let mine = ElectionFileName.tempPrefix + replica + "+"
+        let now = time(nil)
         for name in try names() where ElectionFileName.isTemporary(name) {
-            if unlink(path(name)) == 0 { removed += 1 }
+            var info = stat()
+            let abandoned = stat(path(name), &info) == 0 && now - info.st_mtim.tv_sec > Self.abandonedAfter
+            if name.hasPrefix(mine) || abandoned, unlink(path(name)) == 0 { removed += 1 }
         }
         return removed
     }
@@ -129,9 +145,8 @@ public struct FileStore: Sendable {
         if let newest = existing.last, newest.token > file.token {
             throw FileStoreError(kind: .higherToken(newest.token), operation: "write", path: directory)
         }
-        let temp = path(
-            ElectionFileName.tempPrefix + "\(file.token)-\(file.counter)-\(getpid())" + ElectionFileName.tempSuffix)
-        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        let temp = path(temporaryName("\(file.token)-\(file.counter)"))
+        let fd = open(temp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw error("create", temp) }
         var failure: FileStoreError?
         content.withUnsafeBytes { buffer in

@@ -22,7 +22,10 @@ public struct HistoryVerifier: Sendable {
         /// The report as one JSON object.
         public var json: String {
             JSONValue.object([
-                ("directories", .object(directories.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+                (
+                    "directories",
+                    .object(directories.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })
+                ),
                 ("files", .int(Int64(files))), ("leaders", .strings(leaders)), ("ok", .bool(ok)),
                 ("tokens", .strings(tokens.map(String.init))), ("violations", .strings(violations)),
             ]).text

@@ -82,7 +82,7 @@ public struct ElectionEnvironment: Sendable {
     ) {
         self.config = config
         self.sessions = sessions
-        self.store = FileStore(directory: config.fileDir, capacity: config.storageCapacity)
+        self.store = FileStore(directory: config.fileDir, capacity: config.storageCapacity, replica: config.replicaID)
         self.identity = identity
         self.logger = logger
         self.onTransition = onTransition

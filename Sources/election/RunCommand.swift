@@ -35,6 +35,12 @@ struct RunCommand: AsyncParsableCommand {
     var electionPath: String?
     @Option(help: "How this replica names itself in znodes, files and logs. Default: the host name.")
     var replicaId: String?
+    @Option(
+        help: """
+            File that remembers the ZooKeeper session so a restarted replica resumes it; none disables. \
+            Default: <file-dir>/.election-session-<replica-id>.
+            """)
+    var stateFile: String?
     @Option(help: "Log format: text (logfmt) or json. Default text.")
     var logFormat: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.")
@@ -57,6 +63,7 @@ struct RunCommand: AsyncParsableCommand {
         flags[.sessionTimeout] = sessionTimeout
         flags[.electionPath] = electionPath
         flags[.replicaID] = replicaId
+        flags[.stateFile] = stateFile
         let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: Identity.hostName())
 
         let formatText = logFormat ?? environment["ELECTION_LOG_FORMAT"] ?? "text"
@@ -93,15 +100,17 @@ struct RunCommand: AsyncParsableCommand {
                 "session_timeout": "\(DurationParser.format(config.sessionTimeout))",
             ])
 
+        let sessions = ZKSessionFactory(
+            servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
+            stateFile: config.stateFile, logger: logger)
         let env = ElectionEnvironment(
             config: config,
-            sessions: ZKSessionFactory(
-                servers: config.zkServers, sessionTimeout: config.sessionTimeout,
-                connectDeadline: config.sessionTimeout, logger: logger),
+            sessions: sessions,
             identity: Identity(replica: config.replicaID),
             logger: logger)
         let (signals, sources) = Self.stopSignals()
         await Runner(env: env) { signal in _exit(128 + signal) }.run(signals: signals)
+        sessions.forgetSession()
         withExtendedLifetime(sources) {}
     }
 

@@ -131,3 +131,21 @@ import Testing
         }
     }
 }
+
+@Suite struct StateFileConfigTests {
+    @Test func stateFileDefaultsBesideTheFilesAndCanBeDisabled() throws {
+        let base: [ElectionConfig.Setting: String] = [.zkServers: "a:1", .fileDir: "/data", .replicaID: "r7"]
+        #expect(
+            try ElectionConfig.resolve(flags: base, environment: [:], hostName: "h").stateFile
+                == "/data/.election-session-r7")
+        var off = base
+        off[.stateFile] = "none"
+        #expect(try ElectionConfig.resolve(flags: off, environment: [:], hostName: "h").stateFile == nil)
+        #expect(
+            try ElectionConfig.resolve(flags: base, environment: ["ELECTION_STATE_FILE": "/run/e"], hostName: "h")
+                .stateFile == "/run/e")
+        var empty = base
+        empty[.stateFile] = ""
+        #expect(throws: ConfigError.self) { try ElectionConfig.resolve(flags: empty, environment: [:], hostName: "h") }
+    }
+}

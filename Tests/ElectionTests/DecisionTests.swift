@@ -61,11 +61,11 @@ import ZooKeeper
     }
 
     @Test func candidatePrefixesAreUniquePerSessionAndCarryTheReplica() {
-        let a = Candidate.fresh(replica: "r1")
-        let b = Candidate.fresh(replica: "r1")
+        let a = Candidate.forSession(replica: "r1", sessionID: 0x1000_0073_ac20_0001)
+        let b = Candidate.forSession(replica: "r1", sessionID: 0x1000_0073_ac20_0002)
+        #expect(a.prefix == "r1_10000073ac200001_")
         #expect(a.prefix != b.prefix)
-        #expect(a.prefix.hasPrefix("r1_"))
-        #expect(a.prefix.hasSuffix("_"))
+        #expect(Candidate.forSession(replica: "r1", sessionID: -1).prefix == "r1_ffffffffffffffff_")
     }
 
     @Test func everyStateHasATypeAndTheDiagramHasNoDeadEnds() {

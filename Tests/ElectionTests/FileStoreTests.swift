@@ -47,12 +47,16 @@ final class TempDir {
         let dir = TempDir()
         let store = FileStore(directory: dir.path + "/nested/files", capacity: 3)
         #expect(try store.prepare() == 0)
-        let inner = FileStore(directory: dir.path, capacity: 3)
-        dir.touch(".election-7-3-999.tmp", "partial")
+        let inner = FileStore(directory: dir.path, capacity: 3, replica: "r1")
+        dir.touch(".election-tmp+r1+7-3.tmp", "partial")
+        dir.touch(".election-tmp+r2+7-4.tmp", "another replica's write in flight")
+        dir.touch(".election-tmp+r3+5-1.tmp", "abandoned long ago")
+        var old = utimbuf(actime: time(nil) - 3600, modtime: time(nil) - 3600)
+        utime(dir.path + "/.election-tmp+r3+5-1.tmp", &old)
         dir.touch("keep.tmp")
         dir.touch(".election-notes")
-        #expect(try inner.prepare() == 1)
-        #expect(dir.names() == [".election-notes", "keep.tmp", "nested"])
+        #expect(try inner.prepare() == 2)
+        #expect(dir.names() == [".election-notes", ".election-tmp+r2+7-4.tmp", "keep.tmp", "nested"])
     }
 
     @Test func prepareFailsOnAFileInsteadOfADirectory() throws {

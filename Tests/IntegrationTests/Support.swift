@@ -182,11 +182,11 @@ final class Replica: @unchecked Sendable {
 
     init(
         id: String, scratch: Scratch, servers: String, fileDir: String? = nil, leaderTimeout: String = "200ms",
-        sessionTimeout: String = "4s", capacity: Int = 5, extra: [String] = []
+        sessionTimeout: String = "4s", capacity: Int = 5, extra: [String] = [], instance: Int = 1
     ) throws {
         self.id = id
         self.fileDir = fileDir ?? scratch.path + "/files-\(id)"
-        logPath = scratch.path + "/\(id).log"
+        logPath = scratch.path + "/\(id)-\(instance).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: electionBinary)
         process.arguments =

@@ -15,7 +15,8 @@ public struct AttempterState: ElectionState {
     }
 
     public func run(_ env: ElectionEnvironment) async -> Step {
-        var candidate = self.candidate ?? Candidate.fresh(replica: env.config.replicaID)
+        var candidate =
+            self.candidate ?? Candidate.forSession(replica: env.config.replicaID, sessionID: session.sessionID)
         let parent = env.config.electionPath
         var createdOnce = self.candidate?.name != nil
         do {
@@ -27,7 +28,8 @@ public struct AttempterState: ElectionState {
                         env.logger.notice(
                             "own candidate znode is gone; creating a new one",
                             metadata: ["prefix": "\(candidate.prefix)"])
-                        candidate = Candidate.fresh(replica: env.config.replicaID)
+                        candidate.name = nil
+                        candidate.token = nil
                     }
                     // A lost reply leaves the node behind: the prefix lets the next
                     // listing find it instead of creating a second one.
@@ -42,12 +44,9 @@ public struct AttempterState: ElectionState {
                     candidate.name = own
                     guard let stat = try await session.exists(env.candidatePath(own)) else { continue }
                     guard stat.ephemeralOwner == session.sessionID else {
-                        env.logger.warning(
-                            "lowest candidate has our prefix but another session owns it; creating a new one",
-                            metadata: ["znode": "\(own)"])
-                        candidate = Candidate.fresh(replica: env.config.replicaID)
-                        createdOnce = false
-                        continue
+                        return .next(
+                            FailoverState(session: session, candidate: nil, needsInit: true),
+                            reason: "candidate \(own) carries our prefix but belongs to another session")
                     }
                     candidate.token = stat.czxid
                     env.failures.reset()
