@@ -335,3 +335,20 @@ extension StateTests {
         #expect(zk.stat("/election") != nil)
     }
 }
+
+extension StateTests {
+    @Test func periodicRecheckKeepsOneWatchOnAnUnchangedPredecessor() async throws {
+        let first = try await connected()
+        let second = try await connected()
+        let (l1, _) = try await step(AttempterState(session: first, candidate: nil))
+        let leader = try #require(l1 as? LeaderState)
+        let env = self.env
+        let task = Task { await AttempterState(session: second, candidate: nil).run(env) }
+        let watched = "/election/" + leader.candidate.name!
+        try await waitUntil { zk.watchCount(on: watched) == 1 }
+        try await Task.sleep(for: env.config.attempterTimeout * 3.5)
+        #expect(zk.watchCount(on: watched) == 1, "re-checks must not pile up watches")
+        task.cancel()
+        _ = await task.value
+    }
+}

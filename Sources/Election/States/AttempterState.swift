@@ -19,6 +19,7 @@ public struct AttempterState: ElectionState {
             self.candidate ?? Candidate.forSession(replica: env.config.replicaID, sessionID: session.sessionID)
         let parent = env.config.electionPath
         var createdOnce = self.candidate?.name != nil
+        var armed: (predecessor: String, watch: ZKWatch)?
         do {
             while !Task.isCancelled {
                 let children = try await session.children(parent)
@@ -56,16 +57,27 @@ public struct AttempterState: ElectionState {
 
                 case .follower(let own, let predecessor):
                     candidate.name = own
-                    let (stat, watch) = try await session.existsAndWatch(env.candidatePath(predecessor))
-                    guard stat != nil else { continue }
+                    // One watch per predecessor: a periodic re-check that finds the same
+                    // predecessor keeps waiting on the watch it already has.
+                    if armed?.predecessor != predecessor {
+                        let (stat, watch) = try await session.existsAndWatch(env.candidatePath(predecessor))
+                        guard stat != nil else { continue }
+                        armed = (predecessor, watch)
+                        env.logger.debug(
+                            "waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
+                    }
                     env.failures.reset()
-                    env.logger.debug(
-                        "waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
                     let wake = await waitForWake(
-                        until: .now + env.config.attempterTimeout, watch: watch, session: session)
+                        until: .now + env.config.attempterTimeout, watch: armed?.watch, session: session)
                     switch wake {
-                    case .timer, .watch(.created), .watch(.deleted), .watch(.dataChanged), .watch(.childrenChanged):
+                    case .timer:
                         continue
+                    case .watch(.deleted):
+                        // One line per wake-up: `make bench` counts them (one per failover, no herd).
+                        env.logger.info("predecessor gone; re-checking", metadata: ["predecessor": "\(predecessor)"])
+                        armed = nil
+                    case .watch(.created), .watch(.dataChanged), .watch(.childrenChanged):
+                        armed = nil
                     case .watch(.sessionLost), .session:
                         return .next(
                             FailoverState(session: session, candidate: candidate), reason: "ZooKeeper connection lost")
