@@ -22,6 +22,7 @@ public struct AttempterState: ElectionState {
         var armed: (predecessor: String, watch: ZKWatch)?
         do {
             while !Task.isCancelled {
+                let listed = ContinuousClock.now
                 let children = try await session.children(parent)
                 switch Decisions.position(ofPrefix: candidate.prefix, in: children) {
                 case .absent:
@@ -43,17 +44,21 @@ public struct AttempterState: ElectionState {
 
                 case .leader(let own):
                     candidate.name = own
-                    guard let stat = try await session.exists(env.candidatePath(own)) else { continue }
-                    guard stat.ephemeralOwner == session.sessionID else {
-                        return .next(
-                            FailoverState(session: session, candidate: nil, needsInit: true),
-                            reason: "candidate \(own) carries our prefix but belongs to another session")
+                    if candidate.token == nil {
+                        // Found, not created, in this state (a resumed session or a lost
+                        // reply): learn its token and check that it is ours.
+                        guard let stat = try await session.exists(env.candidatePath(own)) else { continue }
+                        guard stat.ephemeralOwner == session.sessionID else {
+                            return .next(
+                                FailoverState(session: session, candidate: nil, needsInit: true),
+                                reason: "candidate \(own) carries our prefix but belongs to another session")
+                        }
+                        candidate.token = stat.czxid
                     }
-                    candidate.token = stat.czxid
                     env.failures.reset()
                     return .next(
-                        LeaderState(session: session, candidate: candidate),
-                        reason: "lowest candidate \(own) (fencing token \(stat.czxid))")
+                        LeaderState(session: session, candidate: candidate, confirmedAt: listed),
+                        reason: "lowest candidate \(own) (fencing token \(candidate.token ?? 0))")
 
                 case .follower(let own, let predecessor):
                     candidate.name = own

@@ -7,11 +7,16 @@ public struct LeaderState: ElectionState {
     public var session: any CoordinationSession
     /// Has `name` and `token` set.
     public var candidate: Candidate
+    /// When the round trip that made this replica leader was sent (the Attempter's
+    /// listing): it confirms the first write, so the file follows the handover
+    /// without another round trip. Nil: confirm first.
+    public var confirmedAt: ContinuousClock.Instant?
     public var held: Held { Held(session: session, candidate: candidate) }
 
-    public init(session: any CoordinationSession, candidate: Candidate) {
+    public init(session: any CoordinationSession, candidate: Candidate, confirmedAt: ContinuousClock.Instant? = nil) {
         self.session = session
         self.candidate = candidate
+        self.confirmedAt = confirmedAt
     }
 
     public func run(_ env: ElectionEnvironment) async -> Step {
@@ -20,10 +25,15 @@ public struct LeaderState: ElectionState {
         }
         let path = env.candidatePath(name)
         do {
-            var sent = ContinuousClock.now
-            var (stat, watch) = try await session.existsAndWatch(path)
-            guard let current = stat, current.ephemeralOwner == session.sessionID else {
-                return .next(AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished")
+            var sent = confirmedAt ?? .now
+            var watch: ZKWatch?
+            if confirmedAt == nil {
+                let (stat, armed) = try await session.existsAndWatch(path)
+                guard let stat, stat.ephemeralOwner == session.sessionID else {
+                    return .next(
+                        AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished")
+                }
+                watch = armed
             }
             var counter = try env.store.nextCounter(for: token)
             env.logger.info(
@@ -67,6 +77,15 @@ public struct LeaderState: ElectionState {
                     nextWrite += env.config.leaderTimeout
                     if nextWrite <= .now { nextWrite = .now + env.config.leaderTimeout }
                 }
+                if watch == nil {
+                    // Armed after the first write, off the handover's critical path.
+                    let (stat, armed) = try await session.existsAndWatch(path)
+                    guard stat != nil else {
+                        return .next(
+                            AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
+                    }
+                    watch = armed
+                }
                 switch await waitForWake(until: nextWrite, watch: watch, session: session) {
                 case .timer:
                     continue
@@ -83,8 +102,8 @@ public struct LeaderState: ElectionState {
                     return .next(
                         AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
                 case .watch:
-                    sent = .now
-                    (stat, watch) = try await session.existsAndWatch(path)
+                    let (stat, armed) = try await session.existsAndWatch(path)
+                    watch = armed
                     guard stat != nil else {
                         return .next(
                             AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
