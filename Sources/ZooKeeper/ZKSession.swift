@@ -56,6 +56,10 @@ public actor ZKSession {
             CallbackRegistry.shared.removeSession(token)
             throw .initFailed(errno: errnoValue())
         }
+        // By default the client re-resolves every server name each time it polls its
+        // socket (a netlink query and a DNS lookup several times a second): once a
+        // minute still follows DNS changes (Kubernetes), at a fraction of the CPU.
+        zoo_set_servers_resolution_delay(created, 60_000)
         handle = created
         logger.debug("zookeeper handle created", metadata: ["servers": "\(servers)"])
     }
