@@ -35,7 +35,7 @@ release: deps
 # loopback ports and stop them again; nothing is skipped when Java is missing:
 # deps installs it.
 test: deps
-	@bash scripts/test.sh
+	@RELEASE_FLAGS="$(RELEASE_FLAGS)" bash scripts/test.sh
 
 unit: deps
 	$(SWIFT) test --filter ElectionTests

@@ -257,7 +257,7 @@ cmd_kill() {
 }
 
 cmd_startone() {
-    local dir=$1 i=$2 n deadline
+    local dir=$1 i=$2 n deadline pid state
     n=$(ensemble_size "$dir")
     valid_server "$i" "$n" || die "server number must be 1..$n, not '$i'"
     if server_alive "$dir" "$i"; then
@@ -269,8 +269,14 @@ cmd_startone() {
     # Wait until it listens; it may legitimately not serve (no quorum yet).
     deadline=$((SECONDS + ZK_START_TIMEOUT))
     while ((SECONDS < deadline)); do
-        server_alive "$dir" "$i" || break
-        if [[ $(four_letter "$(client_port "$dir" "$i")" ruok) == imok ]]; then
+        if ! server_alive "$dir" "$i"; then
+            # Just launched, the child may not have exec'd java yet (its command
+            # line is still the shell's): only a pid that is gone or a zombie
+            # means the server died.
+            pid=$(server_pid "$dir" "$i") || break
+            state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
+            [[ $state != Z ]] || break
+        elif [[ $(four_letter "$(client_port "$dir" "$i")" ruok) == imok ]]; then
             echo "zk-ensemble: zk$i up (pid $(server_pid "$dir" "$i")), mode $(server_mode "$dir" "$i")" >&2
             return 0
         fi
