@@ -55,7 +55,7 @@ public final class ZKSessionFactory: SessionFactory {
 
     public func connect() async throws -> any CoordinationSession {
         if let previous = openStateFileForResume() {
-            let hex = String(UInt64(bitPattern: previous.id), radix: 16)
+            let hex = previous.id.sessionHex
             do {
                 let session = try ZKSession(
                     servers: servers, sessionTimeout: sessionTimeout, resuming: previous, logger: logger)

@@ -109,7 +109,7 @@ public struct FileStore: Sendable {
         let probe = path(temporaryName("probe"))
         let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw error("write to", directory) }
-        let wrote = Glibc.write(fd, "probe\n", 6) == 6 && fsync(fd) == 0
+        let wrote = Posix.writeAll(fd, Array("probe\n".utf8)) && fsync(fd) == 0
         let savedErrno = errno
         close(fd)
         unlink(probe)
@@ -149,18 +149,7 @@ public struct FileStore: Sendable {
         let fd = open(temp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw error("create", temp) }
         var failure: FileStoreError?
-        content.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = error("write", temp)
-                    return
-                }
-                offset += n
-            }
-        }
+        if !Posix.writeAll(fd, content) { failure = error("write", temp) }
         if failure == nil && fsync(fd) != 0 { failure = error("fsync", temp) }
         close(fd)
         if let failure {
@@ -206,10 +195,7 @@ public struct FileStore: Sendable {
     }
 
     private func syncDirectory() throws(FileStoreError) {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw error("open", directory) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw error("fsync", directory) }
+        guard Posix.syncDirectory(directory) else { throw error("fsync", directory) }
     }
 
     private func names() throws(FileStoreError) -> [String] {

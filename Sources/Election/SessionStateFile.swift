@@ -67,15 +67,13 @@ public final class SessionStateFile: Sendable {
         }.joined()
         let text =
             JSONValue.object([
-                ("password", .string(hex)), ("session", .string(String(UInt64(bitPattern: id), radix: 16))),
+                ("password", .string(hex)), ("session", .string(id.sessionHex)),
             ])
             .text + "\n"
         let temp = path + ".new"
         let fd = Glibc.open(temp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure("create", temp) }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fchmod(fd, 0o600) == 0, fsync(fd) == 0 else {
+        guard Posix.writeAll(fd, Array(text.utf8)), fchmod(fd, 0o600) == 0, fsync(fd) == 0 else {
             let error = failure("write", temp)
             close(fd)
             unlink(temp)
@@ -88,11 +86,7 @@ public final class SessionStateFile: Sendable {
             throw error
         }
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let dirFD = Glibc.open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 {
-            fsync(dirFD)
-            close(dirFD)
-        }
+        _ = Posix.syncDirectory(path.hasPrefix("/") && directory.isEmpty ? "/" : directory)
     }
 
     /// Forgets the session (after a graceful stop closed it).

@@ -10,17 +10,9 @@ import Testing
     }
 
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: electionBinary)
-        process.arguments = arguments
-        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
-        let data = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stderr: String(decoding: data, as: UTF8.self))
+        let result = try runProcess(
+            electionBinary, arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
+        return Outcome(status: result.status, stderr: result.stderr)
     }
 
     static let cases: [([String], [String: String], String, String)] = [
@@ -62,18 +54,11 @@ import Testing
     }
 
     @Test func helpListsEveryFlagAndExitsZero() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: electionBinary)
-        process.arguments = ["run", "--help"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, text, _) = try runProcess(electionBinary, ["run", "--help"])
+        #expect(status == 0)
         for flag in [
             "--zk-servers", "--leader-timeout", "--attempter-timeout", "--file-dir", "--storage-capacity",
-            "--session-timeout", "--election-path", "--replica-id", "--log-format", "--log-level",
+            "--session-timeout", "--election-path", "--replica-id", "--state-file", "--log-format", "--log-level",
         ] {
             #expect(text.contains(flag), "help mentions \(flag)")
         }

@@ -134,12 +134,9 @@ import Testing
 
 /// Runs a system command; throws when it fails.
 func run(_ executable: String, _ arguments: String...) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw TimedOut(what: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+    let result = try runProcess(executable, arguments)
+    guard result.status == 0 else {
+        throw TimedOut(
+            what: "\(executable) \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
     }
 }

@@ -255,15 +255,29 @@ func electionFiles(in directory: String) -> [WrittenFile] {
     }
 }
 
-/// Runs `election verify` on the directories; returns its exit status and output.
-func verify(_ directories: [String], capacity: Int? = nil) throws -> (status: Int32, output: String) {
+/// Runs a command to its end; returns its exit status, stdout and stderr. For
+/// commands with little output: stdout is read to its end before stderr.
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
+    status: Int32, stdout: String, stderr: String
+) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: electionBinary)
-    process.arguments = ["verify"] + directories + (capacity.map { ["--capacity", "\($0)"] } ?? [])
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
     let output = Pipe()
+    let errors = Pipe()
     process.standardOutput = output
+    process.standardError = errors
     try process.run()
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    return (process.terminationStatus, text)
+    return (process.terminationStatus, text, errorText)
+}
+
+/// Runs `election verify` on the directories; returns its exit status and output.
+func verify(_ directories: [String], capacity: Int? = nil) throws -> (status: Int32, output: String) {
+    let result = try runProcess(
+        electionBinary, ["verify"] + directories + (capacity.map { ["--capacity", "\($0)"] } ?? []))
+    return (result.status, result.stdout)
 }

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import ZooKeeper
 
+@testable import Election
+
 /// The Swift adapter over the C client, against a real server.
 @Suite(.serialized) struct ZKSessionTests {
     func withServer(_ body: (ZooKeeperServer) async throws -> Void) async throws {
@@ -131,13 +133,5 @@ func reaches(_ session: ZKSession, _ state: ZKConnectionState) async -> Bool {
 
 /// The value, or nil after 10 s: no test waits forever on a server.
 func withTimeout<T: Sendable>(_ body: @escaping @Sendable () async -> T?) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { await body() }
-        group.addTask {
-            try? await Task.sleep(for: .seconds(10))
-            return nil
-        }
-        defer { group.cancelAll() }
-        return await group.next() ?? nil
-    }
+    await withDeadline(.seconds(10), body) ?? nil
 }

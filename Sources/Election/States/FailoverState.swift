@@ -39,7 +39,7 @@ public struct FailoverState: ElectionState {
                 env.logger.warning(
                     "ZooKeeper session lost; starting a new one",
                     metadata: [
-                        "session": "0x\(String(UInt64(bitPattern: current.sessionID), radix: 16))",
+                        "session": "0x\(current.sessionID.sessionHex)",
                         "state": "\(current.health.state.rawValue)", "disconnected_for": "\(since)",
                     ])
                 await current.close()

@@ -44,6 +44,6 @@ public struct InitState: ElectionState {
         }
         return .next(
             AttempterState(session: session, candidate: nil),
-            reason: "resources ready (session 0x\(String(UInt64(bitPattern: session.sessionID), radix: 16)))")
+            reason: "resources ready (session 0x\(session.sessionID.sessionHex))")
     }
 }
