@@ -44,23 +44,6 @@ public enum ZKError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// True when the server may not have answered: the request's outcome is unknown
-    /// and the session may still be alive.
-    public var isConnectionProblem: Bool {
-        switch self {
-        case .connectionLoss, .operationTimeout, .connectTimeout: return true
-        default: return false
-        }
-    }
-
-    /// True when the session is gone for good and a new one is needed.
-    public var isSessionFatal: Bool {
-        switch self {
-        case .sessionExpired, .sessionMoved, .closed, .invalidState, .noAuth: return true
-        default: return false
-        }
-    }
-
     /// True when the reply came from a server (the session was alive at that moment).
     var isServerReply: Bool {
         switch self {

@@ -25,7 +25,9 @@ public struct LeaderState: ElectionState {
         }
         let path = env.candidatePath(name)
         do {
-            var sent = confirmedAt ?? .now
+            // A confirmation not yet spent on a write: the Attempter's listing, or
+            // the round trip below; every later write confirms afresh.
+            var unspent: ContinuousClock.Instant? = confirmedAt ?? .now
             var watch: ZKWatch?
             if confirmedAt == nil {
                 let (stat, armed) = try await session.existsAndWatch(path)
@@ -39,21 +41,22 @@ public struct LeaderState: ElectionState {
             env.logger.info(
                 "leading", metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
             var nextWrite = ContinuousClock.now
-            var confirmed = true
             while !Task.isCancelled {
                 if ContinuousClock.now >= nextWrite {
                     // Confirm with a round trip that starts after the timer fired: nothing
                     // learned before a pause is trusted.
-                    if !confirmed {
-                        sent = .now
+                    let confirmedAt: ContinuousClock.Instant
+                    if let earlier = unspent {
+                        confirmedAt = earlier
+                        unspent = nil
+                    } else {
+                        confirmedAt = .now
                         guard let stat = try await session.exists(path), stat.ephemeralOwner == session.sessionID else {
                             return .next(
                                 AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished"
                             )
                         }
                     }
-                    confirmed = false
-                    let confirmedAt = sent
                     let session = self.session
                     guard Decisions.mayWrite(session.health, confirmedAt: confirmedAt, now: .now) else {
                         return .next(
