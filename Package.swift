@@ -5,11 +5,13 @@ let package = Package(
     name: "election",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "election", targets: ["election"])
+        .executable(name: "election", targets: ["ElectionCLI"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Exact pins: an executable with memory and start-up budgets (`make bench`)
+        // pins what it links. Package.resolved stays out of git (see docs/design.md).
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
         // The C bridge over Debian's libzookeeper-mt-dev, nothing else.
@@ -34,8 +36,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The `election` executable: arguments, signals, logging, HTTP.
         .executableTarget(
-            name: "election",
+            name: "ElectionCLI",
             dependencies: [
                 "Election",
                 "ZooKeeper",

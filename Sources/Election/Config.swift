@@ -123,7 +123,13 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible, Sendable {
 }
 
 /// `host:port[,host:port…][/chroot]`.
-enum ServerList {
+public enum ServerList {
+    /// The host list and the chroot (nil when there is none).
+    public static func split(_ text: String) -> (hosts: String, chroot: String?) {
+        guard let slash = text.firstIndex(of: "/") else { return (text, nil) }
+        return (String(text[..<slash]), String(text[slash...]))
+    }
+
     static func problem(in text: String) -> String? {
         guard !text.isEmpty else { return "the server list is empty (expected host:port[,host:port…][/chroot])" }
         var hosts = Substring(text)

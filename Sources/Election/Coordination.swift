@@ -10,8 +10,11 @@ public protocol CoordinationSession: AnyObject, Sendable {
     func events() -> AsyncStream<ZKSessionEvent>
     func create(_ path: String, data: [UInt8], mode: ZKCreateMode) async throws -> (path: String, stat: ZKStat)
     func exists(_ path: String) async throws -> ZKStat?
-    func existsAndWatch(_ path: String) async throws -> (stat: ZKStat?, watch: ZKWatch)
+    func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)?
+    /// Nil when the node does not exist (and then no watch is left behind).
+    func getDataAndWatch(_ path: String) async throws -> (data: [UInt8], stat: ZKStat, watch: ZKWatch)?
     func children(_ path: String) async throws -> [String]
+    func childrenAndWatch(_ path: String) async throws -> (names: [String], watch: ZKWatch)
     func delete(_ path: String, version: Int32) async throws
     func createParents(_ path: String) async throws
     func close() async
@@ -23,6 +26,13 @@ extension ZKSession: CoordinationSession {}
 public protocol SessionFactory: Sendable {
     /// A new, connected session; throws when none can be had before the deadline.
     func connect() async throws -> any CoordinationSession
+    /// Creates the connect string's chroot when it is missing (sessions inside a
+    /// chroot cannot see or create it). Returns the chroot it created, if any.
+    func ensureChroot() async throws -> String?
+}
+
+extension SessionFactory {
+    public func ensureChroot() async throws -> String? { nil }
 }
 
 /// Connects `ZKSession`s to the configured servers. With a state file it remembers
@@ -34,6 +44,7 @@ public final class ZKSessionFactory: SessionFactory {
     public let connectDeadline: Duration
     public let logger: Logger
     private let stateFilePath: String?
+    private let onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)?
 
     private enum StateFile {
         case notOpened
@@ -42,23 +53,59 @@ public final class ZKSessionFactory: SessionFactory {
     }
     private let stateFile = Mutex(StateFile.notOpened)
 
+    /// `onStateChange` hears every session's state changes (with its session id) on
+    /// the client library's thread.
     public init(
-        servers: String, sessionTimeout: Duration, connectDeadline: Duration, stateFile: String?, logger: Logger
+        servers: String, sessionTimeout: Duration, connectDeadline: Duration, stateFile: String?, logger: Logger,
+        onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)? = nil
     ) {
         self.servers = servers
         self.sessionTimeout = sessionTimeout
         self.connectDeadline = connectDeadline
         self.stateFilePath = stateFile
         self.logger = logger
+        self.onStateChange = onStateChange
         if stateFile == nil { self.stateFile.withLock { $0 = .unavailable } }
+    }
+
+    private func makeSession(resuming previous: (id: Int64, password: [UInt8])? = nil) throws -> ZKSession {
+        // The session id is known only once connected: the listener reads it from a
+        // box the session fills in as soon as it exists.
+        let box = SessionBox()
+        let listener = onStateChange.map { notify in
+            { @Sendable (state: ZKConnectionState) in notify(state, box.session?.sessionID ?? 0) }
+        }
+        let session = try ZKSession(
+            servers: servers, sessionTimeout: sessionTimeout, resuming: previous, logger: logger,
+            onStateChange: listener)
+        box.session = session
+        return session
+    }
+
+    /// The connect string's chroot (`/app` of `host:2181/app`), or nil.
+    public var chroot: String? { ServerList.split(servers).chroot }
+
+    public func ensureChroot() async throws -> String? {
+        guard let chroot else { return nil }
+        let hosts = ServerList.split(servers).hosts
+        let session = try ZKSession(servers: hosts, sessionTimeout: sessionTimeout, logger: logger)
+        do {
+            try await session.waitConnected(within: connectDeadline)
+            let existed = try await session.exists(chroot) != nil
+            if !existed { try await session.createParents(chroot) }
+            await session.close()
+            return existed ? nil : chroot
+        } catch {
+            await session.close()
+            throw error
+        }
     }
 
     public func connect() async throws -> any CoordinationSession {
         if let previous = openStateFileForResume() {
             let hex = previous.id.sessionHex
             do {
-                let session = try ZKSession(
-                    servers: servers, sessionTimeout: sessionTimeout, resuming: previous, logger: logger)
+                let session = try makeSession(resuming: previous)
                 do {
                     try await session.waitConnected(within: connectDeadline)
                     if session.sessionID == previous.id {
@@ -73,7 +120,7 @@ public final class ZKSessionFactory: SessionFactory {
                 await session.close()
             }
         }
-        let session = try ZKSession(servers: servers, sessionTimeout: sessionTimeout, logger: logger)
+        let session = try makeSession()
         do {
             try await session.waitConnected(within: connectDeadline)
         } catch {
@@ -118,5 +165,14 @@ public final class ZKSessionFactory: SessionFactory {
         } catch {
             logger.warning("cannot save the session for a restart", metadata: ["why": "\(error)"])
         }
+    }
+}
+
+/// Lets a session's state listener find the session it belongs to.
+private final class SessionBox: Sendable {
+    private let stored = Mutex<ZKSession?>(nil)
+    var session: ZKSession? {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
     }
 }

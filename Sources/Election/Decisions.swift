@@ -74,20 +74,12 @@ public enum Decisions {
         }
     }
 
-    /// May a leader write now? Only while connected, and only within half the
-    /// session timeout of a confirming round trip that was *sent* at `confirmedAt`:
-    /// the server heard from us no earlier than that, so our session (and with it
-    /// our leadership) is alive for at least a session timeout after it. The half
-    /// is margin for clock-rate differences and the server's expiry ticks.
-    public static func mayWrite(_ health: ZKHealth, confirmedAt: ContinuousClock.Instant, now: ContinuousClock.Instant)
-        -> Bool
-    {
-        health.state == .connected && health.disconnectedSince == nil && now >= confirmedAt
-            && now - confirmedAt < health.negotiatedTimeout / 2
-    }
+    /// The longest wait between two recovery attempts. Only a fault that persists
+    /// gets there (the counter resets on real work), so it can be long.
+    public static let backoffCap: Duration = .seconds(30)
 
-    /// Capped exponential backoff with full jitter in [base/2, delay].
-    public static func backoff(attempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5))
+    /// Capped exponential backoff with jitter in [delay/2, delay].
+    public static func backoff(attempt: Int, base: Duration = .milliseconds(100), cap: Duration = backoffCap)
         -> Duration
     {
         let exponent = min(max(attempt, 0), 16)

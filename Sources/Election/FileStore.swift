@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -75,7 +77,7 @@ public struct FileStoreError: Error, Equatable, CustomStringConvertible, Sendabl
 
 /// The leader's output directory: atomic, durable writes, bounded count, foreign
 /// files untouched.
-public struct FileStore: Sendable {
+public final class FileStore: Sendable {
     public let directory: String
     public let capacity: Int
     /// Names this replica's temporary files, so that in a shared directory it never
@@ -84,10 +86,21 @@ public struct FileStore: Sendable {
     /// Another replica's temporary file older than this was left by a crash.
     static let abandonedAfter: Int = 600
 
-    public init(directory: String, capacity: Int, replica: String = "") {
+    /// Permissions of published election files.
+    public let fileMode: mode_t
+    /// Names of non-regular entries already reported (each is reported once).
+    let foreignReported = Mutex<Set<String>>([])
+
+    /// True the first time `name` is seen as a foreign entry.
+    func firstSighting(ofForeign name: String) -> Bool {
+        foreignReported.withLock { $0.insert(name).inserted }
+    }
+
+    public init(directory: String, capacity: Int, replica: String = "", fileMode: mode_t = 0o640) {
         self.directory = directory
         self.capacity = capacity
         self.replica = replica
+        self.fileMode = fileMode
     }
 
     /// `.election-tmp+<replica>+<what>.tmp`: `+` cannot occur in a replica id.
@@ -107,7 +120,8 @@ public struct FileStore: Sendable {
             throw FileStoreError(kind: .notADirectory, operation: "use", path: directory)
         }
         let probe = path(temporaryName("probe"))
-        let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
+        unlink(probe)
+        let fd = open(probe, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw error("write to", directory) }
         let wrote = Posix.writeAll(fd, Array("probe\n".utf8)) && fsync(fd) == 0
         let savedErrno = errno
@@ -125,9 +139,22 @@ public struct FileStore: Sendable {
         return removed
     }
 
-    /// The election files present, oldest first.
-    public func files() throws(FileStoreError) -> [ElectionFileName] {
-        try names().compactMap(ElectionFileName.init(parsing:)).sorted()
+    /// The election files present, oldest first: regular files with an election
+    /// file's name. A directory, symlink, FIFO or socket with such a name is never
+    /// opened, followed, counted or removed; `onForeign` hears of each one.
+    public func files(onForeign: (String) -> Void = { _ in }) throws(FileStoreError) -> [ElectionFileName] {
+        var result: [ElectionFileName] = []
+        for name in try names() {
+            guard let file = ElectionFileName(parsing: name) else { continue }
+            var info = stat()
+            guard lstat(path(name), &info) == 0 else { continue }  // removed meanwhile
+            if (info.st_mode & S_IFMT) == S_IFREG {
+                result.append(file)
+            } else {
+                onForeign(name)
+            }
+        }
+        return result.sorted()
     }
 
     /// The next counter for a leader of `token`: one past the highest already written.
@@ -138,18 +165,26 @@ public struct FileStore: Sendable {
     /// Writes one file atomically and durably, removing the oldest files first so
     /// the count never exceeds capacity. `stillPermitted` is asked just before the
     /// rename that publishes the file; if it says no, nothing is published.
+    /// Returns how many old files were removed.
+    @discardableResult
     public func write(
-        _ file: ElectionFileName, content: [UInt8], stillPermitted: () -> Bool = { true }
-    ) throws(FileStoreError) {
-        var existing = try files()
+        _ file: ElectionFileName, content: [UInt8], onForeign: (String) -> Void = { _ in },
+        stillPermitted: () -> Bool = { true }
+    ) throws(FileStoreError) -> Int {
+        var existing = try files(onForeign: onForeign)
         if let newest = existing.last, newest.token > file.token {
             throw FileStoreError(kind: .higherToken(newest.token), operation: "write", path: directory)
         }
         let temp = path(temporaryName("\(file.token)-\(file.counter)"))
-        let fd = open(temp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
+        // Our own name: whatever is there (a crash's leftover, or something planted)
+        // goes, and the new file is created, never opened through a link.
+        unlink(temp)
+        let fd = open(temp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, fileMode)
         guard fd >= 0 else { throw error("create", temp) }
         var failure: FileStoreError?
-        if !Posix.writeAll(fd, content) { failure = error("write", temp) }
+        // The mode is exact, whatever the umask.
+        if fchmod(fd, fileMode) != 0 { failure = error("set the mode of", temp) }
+        if failure == nil && !Posix.writeAll(fd, content) { failure = error("write", temp) }
         if failure == nil && fsync(fd) != 0 { failure = error("fsync", temp) }
         close(fd)
         if let failure {
@@ -158,6 +193,7 @@ public struct FileStore: Sendable {
         }
         // Make room first: a reader never counts more than capacity files.
         existing.removeAll { $0 == file }
+        var removed = 0
         while existing.count >= capacity {
             let oldest = existing.removeFirst()
             if unlink(path(oldest.name)) != 0 && errno != ENOENT {
@@ -165,6 +201,7 @@ public struct FileStore: Sendable {
                 unlink(temp)
                 throw failed
             }
+            removed += 1
         }
         guard stillPermitted() else {
             unlink(temp)
@@ -176,6 +213,7 @@ public struct FileStore: Sendable {
             throw failed
         }
         try syncDirectory()
+        return removed
     }
 
     /// A whole file's bytes; nil when it cannot be read.
@@ -215,7 +253,7 @@ public struct FileStore: Sendable {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw error("create directory", prefix) }
+            if mkdir(prefix, 0o750) != 0 && errno != EEXIST { throw error("create directory", prefix) }
         }
     }
 

@@ -1,70 +1,132 @@
 import Logging
 
-/// Drives the states from Init to the end and turns the first stop signal into
-/// Stopping. A second signal ends the process at once through `onSecondSignal`.
+/// Drives the states from Init to the end. The first stop request (a signal) wakes
+/// the running state, which returns what it holds; the runner builds Stopping from
+/// that. A second request ends the process at once through `onSecondStop`.
 public struct Runner: Sendable {
     public var env: ElectionEnvironment
-    public var onSecondSignal: @Sendable (Int32) -> Void
+    public var onSecondStop: @Sendable (String) -> Void
 
-    public init(env: ElectionEnvironment, onSecondSignal: @escaping @Sendable (Int32) -> Void) {
+    public init(env: ElectionEnvironment, onSecondStop: @escaping @Sendable (String) -> Void) {
         self.env = env
-        self.onSecondSignal = onSecondSignal
+        self.onSecondStop = onSecondStop
     }
 
-    /// Runs until stopped; `signals` delivers SIGTERM/SIGINT numbers.
-    public func run(signals: AsyncStream<Int32>, initial: any ElectionState = InitState()) async {
-        let machine = Task { await drive(from: initial) }
+    /// Runs until stopped; `stops` delivers the name of each stop signal.
+    public func run(stops: AsyncStream<String>, initial: any ElectionState = InitState()) async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [env, onSecondSignal] in
+            group.addTask { [env, onSecondStop] in
                 var received = 0
-                for await signal in signals {
+                for await name in stops {
                     received += 1
                     if received == 1 {
-                        env.logger.notice("stop signal received; stopping", metadata: ["signal": "\(signal)"])
-                        machine.cancel()
+                        env.logger.notice("stop requested; stopping", metadata: ["signal": "\(name)"])
+                        env.requests.stop.fire(name)
                     } else {
-                        env.logger.warning("second stop signal; exiting at once", metadata: ["signal": "\(signal)"])
-                        onSecondSignal(signal)
+                        env.logger.warning("second stop request; exiting at once", metadata: ["signal": "\(name)"])
+                        onSecondStop(name)
                     }
                 }
             }
-            await machine.value
+            await drive(from: initial)
             group.cancelAll()
         }
     }
 
-    /// The state loop. Stopping runs in a task of its own so the cancellation that
-    /// asked for it does not cut short its clean-up.
+    /// The state loop.
     func drive(from initial: any ElectionState) async {
         var state = initial
+        var streak = FaultStreak()
         env.logger.info(
             "starting", metadata: ["state": "\(state.name.rawValue)", "replica": "\(env.config.replicaID)"])
         while true {
             let current = state
-            let step: Step
-            if current is StoppingState {
-                step = await Task { [env] in await current.run(env) }.value
-            } else {
-                step = await current.run(env)
-            }
-            guard case .next(var next, var reason) = step else { break }
-            if Task.isCancelled && !(next is StoppingState) && !(current is StoppingState) {
-                next = StoppingState(held: next.held)
-                reason = "signal received"
+            var next: any ElectionState
+            var reason: TransitionReason
+            switch await current.run(env) {
+            case .finished:
+                env.logger.info("stopped")
+                return
+            case .stop(let held):
+                next = StoppingState(held: held)
+                reason = stopReason
+            case .next(let successor, let why):
+                (next, reason) = (successor, why)
+                if env.requests.stopRequested && !(next is StoppingState) && !(current is StoppingState) {
+                    next = StoppingState(held: next.held)
+                    reason = stopReason
+                }
             }
             if !StateRegistry.allows(current.name, next.name) {
                 env.logger.error(
                     "transition not in the state diagram",
                     metadata: ["from": "\(current.name.rawValue)", "to": "\(next.name.rawValue)"])
             }
-            var metadata: Logger.Metadata = [
-                "from": "\(current.name.rawValue)", "to": "\(next.name.rawValue)", "reason": "\(reason)",
-            ]
-            if let leader = next as? LeaderState, let token = leader.candidate.token { metadata["token"] = "\(token)" }
-            env.logger.info("transition", metadata: metadata)
-            env.onTransition(current.name, next.name, reason)
+            let token = (next as? LeaderState)?.candidate.token
+            log(from: current.name, to: next.name, reason: reason, token: token, streak: &streak)
+            env.observer.transitioned(from: current.name, to: next.name, reason: reason, token: token)
             state = next
         }
-        env.logger.info("stopped")
+    }
+
+    private var stopReason: TransitionReason {
+        TransitionReason(.stopRequested, "stop requested (\(env.requests.stop.value ?? "stop"))")
+    }
+
+    /// One line per transition, except while the same fault repeats: the second time
+    /// in a row says so once (warning), and its further cycles go to debug until the
+    /// election does real work again.
+    private func log(
+        from: StateName, to: StateName, reason: TransitionReason, token: Int64?, streak: inout FaultStreak
+    ) {
+        var metadata: Logger.Metadata = [
+            "from": "\(from.rawValue)", "to": "\(to.rawValue)", "reason": "\(reason)", "code": "\(reason.code.rawValue)",
+        ]
+        if let token { metadata["token"] = "\(token)" }
+        switch streak.record(to: to, reason: reason, failures: env.failures.current) {
+        case .normal:
+            env.logger.info("transition", metadata: metadata)
+        case .recovered(let repeats):
+            env.logger.notice("recovered from a repeating fault", metadata: ["repeats": "\(repeats)"])
+            env.logger.info("transition", metadata: metadata)
+        case .persists:
+            env.logger.info("transition", metadata: metadata)
+            env.logger.warning(
+                "the same fault repeats; backing off further each time (up to \(Decisions.backoffCap)), repeats logged at debug",
+                metadata: ["code": "\(reason.code.rawValue)", "reason": "\(reason)"])
+        case .quiet:
+            env.logger.debug("transition", metadata: metadata)
+        }
+    }
+}
+
+/// Tracks a fault that repeats across whole recovery cycles (pure; see `Runner.log`).
+struct FaultStreak: Equatable {
+    private(set) var code: TransitionReason.Code?
+    private(set) var repeats = 0
+
+    enum Verdict: Equatable {
+        case normal
+        case recovered(repeats: Int)
+        /// The second occurrence in a row: say so once.
+        case persists
+        case quiet
+    }
+
+    mutating func record(to: StateName, reason: TransitionReason, failures: Int) -> Verdict {
+        if to == .failover {
+            if reason.code == code && failures > 0 {
+                repeats += 1
+                return repeats == 1 ? .persists : .quiet
+            }
+            code = reason.code
+            repeats = 0
+            return .normal
+        }
+        if repeats > 0 && failures == 0 {
+            defer { (code, repeats) = (nil, 0) }
+            return .recovered(repeats: repeats)
+        }
+        return repeats > 0 ? .quiet : .normal
     }
 }

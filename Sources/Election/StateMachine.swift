@@ -21,14 +21,17 @@ public struct Held: Sendable {
     }
 }
 
-/// The result of running a state: its successor and why, or the end.
+/// The result of running a state: its successor and why, a stop request with what
+/// the state holds (the runner builds Stopping from it), or the end.
 public enum Step: Sendable {
-    case next(any ElectionState, reason: String)
+    case next(any ElectionState, TransitionReason)
+    case stop(Held)
     case finished
 }
 
 /// One state of the election: it runs until something happens, then returns its
-/// successor. Cancellation of the running task means a stop signal arrived.
+/// successor. A stop request wakes it (`Step.stop`); task cancellation is only
+/// for the second signal, which ends the process anyway.
 public protocol ElectionState: Sendable {
     static var name: StateName { get }
     var held: Held { get }
@@ -65,33 +68,49 @@ public enum StateRegistry {
 }
 
 /// Everything the states share: settings, the session factory, the file store,
-/// the replica's identity, logging, and the failure counter for backoff.
+/// the replica's identity, logging, the observer, outside requests, and the
+/// failure counter for backoff.
 public struct ElectionEnvironment: Sendable {
     public var config: ElectionConfig
     public var sessions: any SessionFactory
     public var store: FileStore
     public var identity: Identity
     public var logger: Logger
+    /// Hears every transition, file, failure, confirmation and leadership change.
+    public var observer: any ElectionObserver
+    public let requests: Requests
     public let failures = FailureCounter()
-    /// Called after every transition (status output, tests).
-    public var onTransition: @Sendable (_ from: StateName, _ to: StateName, _ reason: String) -> Void
 
     public init(
         config: ElectionConfig, sessions: any SessionFactory, identity: Identity, logger: Logger,
-        onTransition: @escaping @Sendable (StateName, StateName, String) -> Void = { _, _, _ in }
+        observer: any ElectionObserver = NoObserver(), requests: Requests = Requests()
     ) {
         self.config = config
         self.sessions = sessions
         self.store = FileStore(directory: config.fileDir, capacity: config.storageCapacity, replica: config.replicaID)
         self.identity = identity
         self.logger = logger
-        self.onTransition = onTransition
+        self.observer = observer
+        self.requests = requests
     }
 
     func candidatePath(_ name: String) -> String { config.electionPath + "/" + name }
+
+    /// Logs, once per name, an entry of file-dir that is named like an election file
+    /// but is not a regular file: it is left alone.
+    func reportForeignEntry(_ name: String) {
+        guard store.firstSighting(ofForeign: name) else { return }
+        logger.warning(
+            "file-dir holds a non-regular entry named like an election file; ignoring it",
+            metadata: ["entry": "\(name)", "dir": "\(store.directory)"])
+    }
 }
 
-/// Consecutive failures since the election last made progress; drives backoff.
+/// Consecutive failures since the election last did real work; drives backoff.
+/// Only real work resets it (a file published, or a follower that waited a whole
+/// attempter-timeout undisturbed): reaching Attempter or Leader again does not,
+/// so a fault that persists across whole Leader → Failover → Init → Leader cycles
+/// backs off further each time instead of churning.
 public final class FailureCounter: Sendable {
     private let count = Mutex(0)
     public init() {}
@@ -102,5 +121,7 @@ public final class FailureCounter: Sendable {
             return value
         }
     }
+    /// Failures since the last reset.
+    public var current: Int { count.withLock { $0 } }
     func reset() { count.withLock { $0 = 0 } }
 }

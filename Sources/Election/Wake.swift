@@ -1,44 +1,106 @@
+import Synchronization
 import ZooKeeper
+
+/// Requests from outside the state loop: stop (a signal) and resign (step down).
+/// Stop is a wake-up reason, not task cancellation: a waiting state returns
+/// `.stop` with what it holds and the runner builds Stopping from it, so the
+/// clean-up runs as ordinary code. Cancellation stays for the second signal.
+public final class Requests: Sendable {
+    /// Fired once with the reason (e.g. `SIGTERM`).
+    public let stop = OneShot<String>()
+    private let resignBell = Mutex(OneShot<Void>())
+
+    public init() {}
+
+    public var stopRequested: Bool { stop.value != nil }
+
+    /// Asks the current leader to step down; a replica that does not lead ignores it.
+    public func resign() {
+        let rung = resignBell.withLock { bell in
+            defer { bell = OneShot() }
+            return bell
+        }
+        rung.fire(())
+    }
+
+    /// The resign request that would arrive from now on.
+    func nextResign() -> OneShot<Void> { resignBell.withLock { $0 } }
+}
 
 /// Why a waiting state woke up.
 enum Wake: Sendable, Equatable {
     case timer
     case watch(ZKNodeEvent)
     case session(ZKConnectionState)
-    case cancelled
+    case stop
+    case resign
 }
 
-/// Waits for the first of: the deadline, the watch firing, or a session event that
-/// `wakeOn` accepts. Returns `.cancelled` when the calling task is cancelled.
-func waitForWake(
-    until deadline: ContinuousClock.Instant, watch: ZKWatch? = nil, session: (any CoordinationSession)? = nil,
-    wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
-) async -> Wake {
-    let first = await withTaskGroup(of: Wake.self) { group in
-        group.addTask {
-            do {
-                try await Task.sleep(until: deadline, clock: .continuous)
-                return .timer
-            } catch {
-                return .cancelled
-            }
-        }
-        if let watch {
-            group.addTask { await watch.next().map(Wake.watch) ?? .cancelled }
-        }
-        if let session {
+/// Thrown by `untilStopped` when a stop request arrives while a request is out.
+struct StopRequested: Error {}
+
+extension ElectionEnvironment {
+    /// Waits for the first of: the deadline, the watch firing, a session event that
+    /// `wakeOn` accepts, a resign request (when given), or a stop request.
+    func waitForWake(
+        until deadline: ContinuousClock.Instant, watch: ZKWatch? = nil, session: (any CoordinationSession)? = nil,
+        resign: OneShot<Void>? = nil, wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
+    ) async -> Wake {
+        if requests.stopRequested { return .stop }
+        let stop = requests.stop
+        let first = await withTaskGroup(of: Wake?.self) { group in
             group.addTask {
-                // A fresh subscription: it starts with the current state.
-                for await event in session.events() where wakeOn(event.state) {
-                    return .session(event.state)
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    return .timer
+                } catch {
+                    return nil
                 }
-                return Task.isCancelled ? .cancelled : .session(.closed)
             }
+            group.addTask { await stop.next().map { _ in .stop } }
+            if let watch {
+                group.addTask { await watch.next().map(Wake.watch) }
+            }
+            if let resign {
+                group.addTask { await resign.next().map { .resign } }
+            }
+            if let session {
+                group.addTask {
+                    // A fresh subscription: it starts with the current state.
+                    for await event in session.events() where wakeOn(event.state) {
+                        return .session(event.state)
+                    }
+                    return Task.isCancelled ? nil : .session(.closed)
+                }
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
+                if Task.isCancelled { break }
+            }
+            return .stop
         }
-        defer { group.cancelAll() }
-        return await group.next() ?? .cancelled
+        observer.progressed()
+        return first
     }
-    return Task.isCancelled ? .cancelled : first
+
+    /// Runs a request, giving it up as soon as a stop is requested (`StopRequested`).
+    func untilStopped<T: Sendable>(_ request: @escaping @Sendable () async throws -> T) async throws -> T {
+        if requests.stopRequested { throw StopRequested() }
+        let stop = requests.stop
+        let result = try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await request() }
+            group.addTask {
+                _ = await stop.next()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        guard let result else { throw StopRequested() }
+        observer.progressed()
+        return result
+    }
 }
 
 /// Runs `operation`, giving up with `nil` after `limit`.

@@ -6,6 +6,7 @@ enum CompletionPayload: Sendable {
     case stat(rc: Int32, ZKStat?)
     case string(rc: Int32, String?, ZKStat?)
     case strings(rc: Int32, [String], ZKStat?)
+    case data(rc: Int32, [UInt8], ZKStat?)
     case cancelled
 }
 

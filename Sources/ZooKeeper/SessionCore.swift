@@ -11,6 +11,7 @@ final class SessionCore: Sendable {
         var connection: ZKConnectionState = .connecting
         var lastContact: ContinuousClock.Instant
         var disconnectedSince: ContinuousClock.Instant?
+        var connectedSince: ContinuousClock.Instant?
         var negotiatedTimeout: Duration
         var sessionID: Int64 = 0
         var password: [UInt8] = []
@@ -18,17 +19,21 @@ final class SessionCore: Sendable {
         var subscribers: [UInt64: AsyncStream<ZKSessionEvent>.Continuation] = [:]
     }
     private let state: Mutex<State>
+    /// Told of every state change, on the thread that reports it: must not block.
+    private let listener: (@Sendable (ZKConnectionState) -> Void)?
 
-    init(requestedTimeout: Duration) {
+    init(requestedTimeout: Duration, listener: (@Sendable (ZKConnectionState) -> Void)? = nil) {
         let now = ContinuousClock.now
         state = Mutex(State(lastContact: now, disconnectedSince: now, negotiatedTimeout: requestedTimeout))
+        self.listener = listener
     }
 
     var health: ZKHealth {
         state.withLock {
             ZKHealth(
                 state: $0.connection, lastContact: $0.lastContact,
-                disconnectedSince: $0.disconnectedSince, negotiatedTimeout: $0.negotiatedTimeout)
+                disconnectedSince: $0.disconnectedSince, connectedSince: $0.connectedSince,
+                negotiatedTimeout: $0.negotiatedTimeout)
         }
     }
 
@@ -49,12 +54,13 @@ final class SessionCore: Sendable {
         negotiatedTimeout: Duration? = nil
     ) {
         let now = ContinuousClock.now
-        let subscribers: [AsyncStream<ZKSessionEvent>.Continuation] = state.withLock { s in
-            if s.connection == .closed { return [] }
+        let subscribers: [AsyncStream<ZKSessionEvent>.Continuation]? = state.withLock { s in
+            if s.connection == .closed { return nil }
             switch connection {
             case .connected:
                 s.lastContact = now
                 s.disconnectedSince = nil
+                s.connectedSince = now
             case .connecting:
                 if s.disconnectedSince == nil { s.disconnectedSince = now }
             case .expired, .authFailed, .closed:
@@ -66,6 +72,8 @@ final class SessionCore: Sendable {
             if let negotiatedTimeout { s.negotiatedTimeout = negotiatedTimeout }
             return Array(s.subscribers.values)
         }
+        guard let subscribers else { return }
+        listener?(connection)
         let event = ZKSessionEvent(state: connection)
         for subscriber in subscribers { subscriber.yield(event) }
         if connection == .closed {

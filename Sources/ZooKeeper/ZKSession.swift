@@ -26,14 +26,16 @@ public actor ZKSession {
 
     /// Starts connecting; use `waitConnected(within:)` to wait for the server.
     /// `resuming` takes a previous session's id and password to resume it.
+    /// `onStateChange` hears every connection state change on the thread that reports
+    /// it (the library's): it must not block.
     public init(
         servers: String, sessionTimeout: Duration, resuming previous: (id: Int64, password: [UInt8])? = nil,
-        logger: Logger = Logger(label: "zookeeper")
+        logger: Logger = Logger(label: "zookeeper"), onStateChange: (@Sendable (ZKConnectionState) -> Void)? = nil
     ) throws(ZKError) {
         self.servers = servers
         self.requestedTimeout = sessionTimeout
         self.logger = logger
-        let core = SessionCore(requestedTimeout: sessionTimeout)
+        let core = SessionCore(requestedTimeout: sessionTimeout, listener: onStateChange)
         let token = CallbackRegistry.shared.makeToken()
         self.core = core
         self.token = token
@@ -122,64 +124,111 @@ public actor ZKSession {
         }
     }
 
-    /// The stat of a znode, or nil when it does not exist.
+    /// The stat of a znode, or nil when it does not exist. Sets no watch.
     public func exists(_ path: String) async throws -> ZKStat? {
-        try await existsWatching(path, watch: nil)
+        try await call { zh, context in
+            zoo_awexists(
+                zh, path, nil, nil, { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
+                context)
+        } decode: { payload in
+            guard case .stat(let rc, let stat) = payload else { throw ZKError.marshallingError }
+            return rc == ZNONODE.rawValue ? nil : stat
+        } accepting: {
+            $0 == ZNONODE.rawValue
+        }
     }
 
-    /// The stat of a znode (nil when absent) and a one-shot watch on it that reports
-    /// its creation, change or deletion.
-    public func existsAndWatch(_ path: String) async throws -> (stat: ZKStat?, watch: ZKWatch) {
+    /// A znode's data and stat, or nil when it does not exist.
+    public func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)? {
+        try await getData(path, watch: nil).map { ($0.data, $0.stat) }
+    }
+
+    /// A znode's data and stat and a one-shot watch that reports its change or
+    /// deletion; nil when the node does not exist. Unlike an exists watch, this
+    /// leaves no watch behind for a node that is already gone (sequential names
+    /// never come back, so such a watch would live until the session ends).
+    public func getDataAndWatch(_ path: String) async throws -> (data: [UInt8], stat: ZKStat, watch: ZKWatch)? {
         let watch = ZKWatch()
-        let stat = try await existsWatching(path, watch: watch)
-        return (stat, watch)
+        return try await getData(path, watch: watch).map { ($0.data, $0.stat, watch) }
     }
 
-    private func existsWatching(_ path: String, watch: ZKWatch?) async throws -> ZKStat? {
-        let watchToken = watch.map { _ in registry.makeToken() }
-        if let watchToken, let watch { registry.addWatch(watchToken, session: token, watch) }
-        do {
-            return try await call { zh, context in
-                if let watchToken {
-                    return zoo_awexists(
-                        zh, path, { zh, type, state, _, context in nodeWatcher(type, state, context) },
-                        UnsafeMutableRawPointer(bitPattern: watchToken),
-                        { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) }, context)
-                }
-                return zoo_awexists(
-                    zh, path, nil, nil,
-                    { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
-                    context)
-            } decode: { payload in
-                guard case .stat(let rc, let stat) = payload else { throw ZKError.marshallingError }
-                return rc == ZNONODE.rawValue ? nil : stat
+    private func getData(_ path: String, watch: ZKWatch?) async throws -> (data: [UInt8], stat: ZKStat)? {
+        try await watching(watch) { watchToken in
+            try await call { zh, context in
+                zoo_awget(
+                    zh, path, watchToken == nil ? nil : { _, type, state, _, context in nodeWatcher(type, state, context) },
+                    watchToken.flatMap { UnsafeMutableRawPointer(bitPattern: $0) },
+                    { rc, value, length, stat, context in
+                        let bytes: [UInt8] =
+                            value.map { pointer in
+                                Array(UnsafeRawBufferPointer(start: pointer, count: Int(max(length, 0))))
+                            } ?? []
+                        complete(context, .data(rc: rc, bytes, stat.map(ZKStat.init)))
+                    }, context)
+            } decode: { payload -> (data: [UInt8], stat: ZKStat)? in
+                guard case .data(let rc, let bytes, let stat) = payload else { throw ZKError.marshallingError }
+                guard rc != ZNONODE.rawValue, let stat else { return nil }
+                return (bytes, stat)
             } accepting: {
                 $0 == ZNONODE.rawValue
             }
-        } catch {
-            if let watchToken { _ = registry.removeWatch(watchToken) }
-            throw error
         }
     }
 
     /// The names (not paths) of a znode's children.
     public func children(_ path: String) async throws -> [String] {
-        try await call { zh, context in
-            zoo_awget_children2(
-                zh, path, nil, nil,
-                { rc, strings, stat, context in
-                    var names: [String] = []
-                    if let strings, let data = strings.pointee.data {
-                        for i in 0..<Int(strings.pointee.count) {
-                            if let name = data[i] { names.append(String(cString: name)) }
+        try await children(path, watch: nil)
+    }
+
+    /// The names of a znode's children and a one-shot watch that reports the next
+    /// change to the list (or the node's deletion).
+    public func childrenAndWatch(_ path: String) async throws -> (names: [String], watch: ZKWatch) {
+        let watch = ZKWatch()
+        return (try await children(path, watch: watch), watch)
+    }
+
+    private func children(_ path: String, watch: ZKWatch?) async throws -> [String] {
+        try await watching(watch) { watchToken in
+            try await call { zh, context in
+                zoo_awget_children2(
+                    zh, path, watchToken == nil ? nil : { _, type, state, _, context in nodeWatcher(type, state, context) },
+                    watchToken.flatMap { UnsafeMutableRawPointer(bitPattern: $0) },
+                    { rc, strings, stat, context in
+                        var names: [String] = []
+                        if let strings, let data = strings.pointee.data {
+                            for i in 0..<Int(strings.pointee.count) {
+                                if let name = data[i] { names.append(String(cString: name)) }
+                            }
                         }
-                    }
-                    complete(context, .strings(rc: rc, names, stat.map(ZKStat.init)))
-                }, context)
-        } decode: { payload in
-            guard case .strings(_, let names, _) = payload else { throw ZKError.marshallingError }
-            return names
+                        complete(context, .strings(rc: rc, names, stat.map(ZKStat.init)))
+                    }, context)
+            } decode: { payload in
+                guard case .strings(_, let names, _) = payload else { throw ZKError.marshallingError }
+                return names
+            }
         }
+    }
+
+    /// Registers `watch` (if any) under a fresh token for the duration of a request
+    /// that may set it; the registration is dropped again when the request fails or
+    /// the server set no watch (`nil` result: the node does not exist).
+    private func watching<T>(_ watch: ZKWatch?, _ request: (UInt?) async throws -> T?) async throws -> T? {
+        guard let watch else { return try await request(nil) }
+        let watchToken = registry.makeToken()
+        registry.addWatch(watchToken, session: token, watch)
+        do {
+            let result = try await request(watchToken)
+            if result == nil { _ = registry.removeWatch(watchToken) }
+            return result
+        } catch {
+            _ = registry.removeWatch(watchToken)
+            throw error
+        }
+    }
+
+    private func watching<T>(_ watch: ZKWatch?, _ request: (UInt?) async throws -> T) async throws -> T {
+        let result: T? = try await watching(watch) { token -> T? in try await request(token) }
+        return result!
     }
 
     /// Deletes a znode; `version` -1 matches any version.
@@ -292,7 +341,8 @@ private struct HandleBox: @unchecked Sendable {
 extension CompletionPayload {
     var rc: Int32 {
         switch self {
-        case .void(let rc), .stat(let rc, _), .string(let rc, _, _), .strings(let rc, _, _): return rc
+        case .void(let rc), .stat(let rc, _), .string(let rc, _, _), .strings(let rc, _, _), .data(let rc, _, _):
+            return rc
         case .cancelled: return ZOK.rawValue
         }
     }

@@ -66,16 +66,21 @@ public struct ZKHealth: Sendable, Equatable {
     public var lastContact: ContinuousClock.Instant
     /// When the connection was last lost; nil while connected.
     public var disconnectedSince: ContinuousClock.Instant?
+    /// When the current connection was made (the last CONNECTED event); nil before
+    /// the first. A confirmation sent before it belongs to an earlier connection.
+    public var connectedSince: ContinuousClock.Instant?
     /// The session timeout the server granted (the asked one until connected).
     public var negotiatedTimeout: Duration
 
     public init(
         state: ZKConnectionState, lastContact: ContinuousClock.Instant,
-        disconnectedSince: ContinuousClock.Instant?, negotiatedTimeout: Duration
+        disconnectedSince: ContinuousClock.Instant?, connectedSince: ContinuousClock.Instant? = nil,
+        negotiatedTimeout: Duration
     ) {
         self.state = state
         self.lastContact = lastContact
         self.disconnectedSince = disconnectedSince
+        self.connectedSince = connectedSince
         self.negotiatedTimeout = negotiatedTimeout
     }
 }

@@ -4,7 +4,7 @@ import ZooKeeper
 @testable import Election
 
 /// An in-memory ZooKeeper tree shared by fake sessions: sequential and ephemeral
-/// znodes, czxids, one-shot exists watches. For unit tests of the states only;
+/// znodes, czxids, one-shot data and child watches. For unit tests of the states only;
 /// integration tests use a real server.
 final class FakeZooKeeper: Sendable {
     struct Node {
@@ -15,7 +15,8 @@ final class FakeZooKeeper: Sendable {
         var nodes: [String: Node] = [:]
         var zxid: Int64 = 100
         var sequence: [String: Int] = [:]
-        var watches: [(path: String, session: Int64, watch: ZKWatch)] = []
+        /// `children`: a child watch on `path`; otherwise a data watch (set only on a node that exists).
+        var watches: [(path: String, session: Int64, watch: ZKWatch, children: Bool)] = []
         var nextSession: Int64 = 0x1000
     }
     let tree = Mutex(Tree())
@@ -31,20 +32,23 @@ final class FakeZooKeeper: Sendable {
     /// An operator deletes a znode by hand.
     func operatorDelete(_ path: String) { _ = mutate { $0.nodes.removeValue(forKey: path) != nil } }
 
-    /// Changes the tree and fires the exists watches of every path whose presence changed.
+    /// Changes the tree and fires the data watches of every node that went away and
+    /// the child watches of every parent whose children changed.
     func mutate<T>(_ change: (inout Tree) throws -> T) rethrows -> T {
         let (result, fired): (T, [(ZKWatch, ZKNodeEvent)]) = try tree.withLock { t in
             let before = Set(t.nodes.keys)
             let result = try change(&t)
             let after = Set(t.nodes.keys)
+            let changedParents = Set(before.symmetricDifference(after).map(parentPath))
             var fired: [(ZKWatch, ZKNodeEvent)] = []
             t.watches.removeAll { entry in
-                if before.contains(entry.path) && !after.contains(entry.path) {
-                    fired.append((entry.watch, .deleted))
+                if entry.children {
+                    guard changedParents.contains(entry.path) || !after.contains(entry.path) else { return false }
+                    fired.append((entry.watch, after.contains(entry.path) ? .childrenChanged : .deleted))
                     return true
                 }
-                if !before.contains(entry.path) && after.contains(entry.path) {
-                    fired.append((entry.watch, .created))
+                if before.contains(entry.path) && !after.contains(entry.path) {
+                    fired.append((entry.watch, .deleted))
                     return true
                 }
                 return false
@@ -61,8 +65,8 @@ final class FakeZooKeeper: Sendable {
         }
     }
 
-    /// How many exists watches are set on each path (herd-effect checks).
-    func watchCount(on path: String) -> Int { tree.withLock { $0.watches.filter { $0.path == path }.count } }
+    /// How many data watches are set on each path (herd-effect checks).
+    func watchCount(on path: String) -> Int { tree.withLock { $0.watches.filter { $0.path == path && !$0.children }.count } }
 }
 
 func parentPath(_ path: String) -> String {
@@ -89,7 +93,8 @@ final class FakeSession: CoordinationSession {
         state = Mutex(
             State(
                 health: ZKHealth(
-                    state: .connected, lastContact: .now, disconnectedSince: nil, negotiatedTimeout: timeout)))
+                    state: .connected, lastContact: .now, disconnectedSince: nil, connectedSince: .now,
+                    negotiatedTimeout: timeout)))
     }
 
     var health: ZKHealth { state.withLock { $0.health } }
@@ -102,7 +107,10 @@ final class FakeSession: CoordinationSession {
         let subscribers = state.withLock { s in
             s.health.state = connection
             s.health.disconnectedSince = connection == .connected ? nil : .now - disconnectedAgo
-            if connection == .connected { s.health.lastContact = .now }
+            if connection == .connected {
+                s.health.lastContact = .now
+                s.health.connectedSince = .now
+            }
             return Array(s.subscribers.values)
         }
         for subscriber in subscribers { subscriber.yield(ZKSessionEvent(state: connection)) }
@@ -178,21 +186,34 @@ final class FakeSession: CoordinationSession {
         return zk.stat(path)
     }
 
-    func existsAndWatch(_ path: String) async throws -> (stat: ZKStat?, watch: ZKWatch) {
+    func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)? {
+        try checkConnected()
+        return zk.tree.withLock { t in t.nodes[path].map { ($0.data, $0.stat) } }
+    }
+
+    func getDataAndWatch(_ path: String) async throws -> (data: [UInt8], stat: ZKStat, watch: ZKWatch)? {
         try checkConnected()
         let watch = ZKWatch()
         let id = sessionID
-        let stat = zk.tree.withLock { t in
-            t.watches.append((path, id, watch))
-            return t.nodes[path]?.stat
+        return zk.tree.withLock { t in
+            guard let node = t.nodes[path] else { return nil }
+            t.watches.append((path, id, watch, false))
+            return (node.data, node.stat, watch)
         }
-        return (stat, watch)
     }
 
     func children(_ path: String) async throws -> [String] {
         try checkConnected()
         guard zk.stat(path) != nil else { throw ZKError.noNode }
         return zk.children(of: path)
+    }
+
+    func childrenAndWatch(_ path: String) async throws -> (names: [String], watch: ZKWatch) {
+        let names = try await children(path)
+        let watch = ZKWatch()
+        let id = sessionID
+        zk.tree.withLock { $0.watches.append((path, id, watch, true)) }
+        return (names, watch)
     }
 
     func delete(_ path: String, version: Int32) async throws {

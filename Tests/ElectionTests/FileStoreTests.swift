@@ -125,7 +125,7 @@ final class TempDir {
         let store = FileStore(directory: dir.path, capacity: 5)
         try store.prepare()
         #expect(throws: FileStoreError.self) {
-            try store.write(ElectionFileName(token: 3, counter: 1), content: Array("x".utf8)) { false }
+            try store.write(ElectionFileName(token: 3, counter: 1), content: Array("x".utf8), stillPermitted: { false })
         }
         #expect(dir.names().isEmpty)
     }
@@ -169,5 +169,77 @@ final class TempDir {
         }
         try await writer.value
         #expect(try store.files().count == 4)
+    }
+
+    /// Capacity is made before the rename: a reader never counts more than capacity
+    /// files, even for the instant between publishing and pruning.
+    @Test func roomIsMadeBeforeTheNewFileIsPublished() throws {
+        let dir = TempDir()
+        let store = FileStore(directory: dir.path, capacity: 3)
+        try store.prepare()
+        for counter in 1...3 { try write(store, token: 7, counter: Int64(counter)) }
+        var seenAtPublish: Int?
+        try store.write(
+            ElectionFileName(token: 7, counter: 4), content: Array("x\n".utf8),
+            stillPermitted: {
+                seenAtPublish = (try? store.files().count) ?? -1
+                return true
+            })
+        #expect(seenAtPublish == 2, "two old files plus the one being published make three")
+        #expect(try store.files().count == 3)
+    }
+
+    @Test func nonRegularEntriesNamedLikeElectionFilesAreNeverCountedOpenedOrRemoved() throws {
+        let dir = TempDir()
+        let store = FileStore(directory: dir.path, capacity: 2)
+        try store.prepare()
+        let trapDir = ElectionFileName(token: 1, counter: 1).name
+        let link = ElectionFileName(token: 1, counter: 2).name
+        let fifo = ElectionFileName(token: 1, counter: 3).name
+        let victim = dir.path + "/victim"
+        dir.touch("victim", "keep me\n")
+        #expect(mkdir(dir.path + "/" + trapDir, 0o755) == 0)
+        #expect(symlink(victim, dir.path + "/" + link) == 0)
+        #expect(mkfifo(dir.path + "/" + fifo, 0o644) == 0)
+        var foreign: [String] = []
+        for counter in 1...4 {
+            try store.write(
+                ElectionFileName(token: 5, counter: Int64(counter)), content: Array("x\n".utf8),
+                onForeign: { foreign.append($0) })
+        }
+        #expect(try store.files().map(\.counter) == [3, 4])
+        #expect(Set(foreign) == [trapDir, link, fifo])
+        #expect(dir.read("victim") == "keep me\n")
+        for name in [trapDir, link, fifo] {
+            var info = stat()
+            #expect(lstat(dir.path + "/" + name, &info) == 0, "\(name) is left alone")
+        }
+    }
+
+    @Test func filesAreCreatedWithTheConfiguredModeWhateverTheUmask() throws {
+        let dir = TempDir()
+        let old = umask(0)
+        defer { umask(old) }
+        let store = FileStore(directory: dir.path, capacity: 2)
+        try store.prepare()
+        try write(store, token: 1, counter: 1)
+        var info = stat()
+        #expect(stat(dir.path + "/" + ElectionFileName(token: 1, counter: 1).name, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o640)
+        #expect(stat(dir.path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o750)
+    }
+
+    @Test func aLinkPlantedAtTheTemporaryNameIsNotFollowed() throws {
+        let dir = TempDir()
+        let store = FileStore(directory: dir.path, capacity: 2, replica: "r1")
+        try store.prepare()
+        dir.touch("victim", "keep me\n")
+        let file = ElectionFileName(token: 9, counter: 1)
+        let temp = dir.path + "/" + store.temporaryName("\(file.token)-\(file.counter)")
+        #expect(symlink(dir.path + "/victim", temp) == 0)
+        try store.write(file, content: Array("new\n".utf8))
+        #expect(dir.read("victim") == "keep me\n")
+        #expect(dir.read(file.name) == "new\n")
     }
 }

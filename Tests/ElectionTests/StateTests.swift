@@ -26,21 +26,39 @@ import ZooKeeper
     }
 
     /// Runs a state to its next step, failing the test after 10 s instead of hanging.
-    func step(_ state: any ElectionState, cancelAfter: Duration? = nil) async throws -> (any ElectionState, String) {
+    /// `stopAfter` sends a stop request; a `.stop` result comes back as the Stopping
+    /// state the runner would build from it.
+    func step(_ state: any ElectionState, stopAfter: Duration? = nil) async throws -> (
+        any ElectionState, TransitionReason
+    ) {
         let env = self.env
         let task = Task { await state.run(env) }
-        if let cancelAfter {
-            try await Task.sleep(for: cancelAfter)
-            task.cancel()
+        if let stopAfter {
+            try await Task.sleep(for: stopAfter)
+            env.requests.stop.fire("test")
         }
         let result = await withDeadline(.seconds(10)) { await task.value }
-        guard case .next(let next, let reason)? = result else {
+        switch result {
+        case .next(let next, let reason)?:
+            #expect(StateRegistry.allows(state.name, next.name), "\(state.name) → \(next.name) is not in the diagram")
+            return (next, reason)
+        case .stop(let held)?:
+            return (StoppingState(held: held), TransitionReason(.stopRequested))
+        default:
             task.cancel()
             Issue.record("state \(state.name) did not return a successor in time")
             throw CancellationError()
         }
-        #expect(StateRegistry.allows(state.name, next.name), "\(state.name) → \(next.name) is not in the diagram")
-        return (next, reason)
+    }
+
+    /// The step a state returns once it has been asked to stop.
+    func stopped(_ task: Task<Step, Never>) async throws -> Held {
+        env.requests.stop.fire("test")
+        guard case .stop(let held)? = await withDeadline(.seconds(10), { await task.value }) else {
+            Issue.record("the state did not return .stop after a stop request")
+            throw CancellationError()
+        }
+        return held
     }
 
     func connected() async throws -> FakeSession {
@@ -75,7 +93,7 @@ import ZooKeeper
         let failover = try #require(next as? FailoverState)
         #expect(failover.session == nil)
         #expect(failover.needsInit)
-        #expect(reason.contains("connect"))
+        #expect(reason.description.contains("connect"))
     }
 
     @Test func initFailsOverWhenTheFileDirIsUnusable() async throws {
@@ -86,13 +104,13 @@ import ZooKeeper
         let result = await InitState().run(env)
         guard case .next(let next, let reason) = result else { throw CancellationError() }
         #expect(next is FailoverState)
-        #expect(reason.contains("file-dir"))
+        #expect(reason.code == .fileDirUnusable)
         #expect(factory.made.isEmpty, "no session is opened before the file-dir is usable")
     }
 
     @Test func initStopsWhenSignalledWhileConnecting() async throws {
         factory.set(.hang)
-        let (next, _) = try await step(InitState(), cancelAfter: .milliseconds(50))
+        let (next, _) = try await step(InitState(), stopAfter: .milliseconds(50))
         #expect(next is StoppingState)
     }
 
@@ -126,9 +144,8 @@ import ZooKeeper
         let result = await withDeadline(.seconds(10)) { await secondTask.value }
         guard case .next(let next, _)? = result else { throw CancellationError() }
         #expect(next is LeaderState)
-        thirdTask.cancel()
-        guard case .next(let thirdNext, _) = await thirdTask.value else { throw CancellationError() }
-        #expect(thirdNext is StoppingState, "the third candidate was not woken into leadership")
+        let held = try await stopped(thirdTask)
+        #expect(held.candidate?.name == order[2], "the third candidate was not woken into leadership")
     }
 
     @Test func createWhoseReplyWasLostIsFoundAgainNotDuplicated() async throws {
@@ -165,7 +182,7 @@ import ZooKeeper
         let first = try await connected()
         let second = try await connected()
         _ = try await step(AttempterState(session: first, candidate: nil))
-        let (next, _) = try await step(AttempterState(session: second, candidate: nil), cancelAfter: .milliseconds(50))
+        let (next, _) = try await step(AttempterState(session: second, candidate: nil), stopAfter: .milliseconds(50))
         let stopping = try #require(next as? StoppingState)
         #expect(stopping.held.candidate?.name != nil)
     }
@@ -184,9 +201,8 @@ import ZooKeeper
         let env = self.env
         let task = Task { await leader.run(env) }
         try await waitUntil { (try? env.store.nextCounter(for: leader.candidate.token!)) ?? 0 > 6 }
-        task.cancel()
-        guard case .next(let next, _) = await task.value else { throw CancellationError() }
-        #expect(next is StoppingState)
+        let held = try await stopped(task)
+        #expect(held.candidate == leader.candidate)
         let files = try env.store.files()
         #expect(files.count == 3)
         #expect(files.allSatisfy { $0.token == leader.candidate.token })
@@ -202,7 +218,7 @@ import ZooKeeper
             throw CancellationError()
         }
         #expect(next is AttempterState)
-        #expect(reason.contains("deleted") || reason.contains("vanished"))
+        #expect(reason.code == .candidateGone)
     }
 
     @Test func leaderStopsWritingAtOnceOnConnectionLoss() async throws {
@@ -232,7 +248,7 @@ import ZooKeeper
         let failover = try #require(next as? FailoverState)
         #expect(failover.needsInit)
         #expect(failover.candidate == nil)
-        #expect(reason.contains("released"))
+        #expect(reason.description.contains("released"))
         #expect(zk.children(of: "/election").isEmpty, "the znode is deleted so a healthy replica can lead")
     }
 
@@ -244,7 +260,8 @@ import ZooKeeper
         let result = await leader.run(env)
         guard case .next(let next, let reason) = result else { throw CancellationError() }
         #expect(next is FailoverState)
-        #expect(reason.contains("fencing token"))
+        #expect(reason.code == .newerLeader)
+        #expect(reason.description.contains("fencing token"))
         #expect(try env.store.files() == [newer])
     }
 
@@ -282,7 +299,7 @@ import ZooKeeper
     }
 
     @Test func failoverStopsOnSignal() async throws {
-        let (next, _) = try await step(FailoverState(session: nil, needsInit: true), cancelAfter: .milliseconds(10))
+        let (next, _) = try await step(FailoverState(session: nil, needsInit: true), stopAfter: .milliseconds(10))
         #expect(next is StoppingState)
     }
 
@@ -303,17 +320,20 @@ import ZooKeeper
     // MARK: Runner
 
     @Test func runnerGoesFromInitToLeaderAndStopsCleanlyOnASignal() async throws {
-        let transitions = Mutex<[String]>([])
+        let recorder = RecordingObserver()
         var env = self.env
-        env.onTransition = { from, to, _ in transitions.withLock { $0.append("\(from.rawValue)>\(to.rawValue)") } }
-        let (signals, send) = AsyncStream<Int32>.makeStream()
+        env.observer = recorder
+        let (stops, send) = AsyncStream<String>.makeStream()
         let secondSignals = Mutex(0)
         let runner = Runner(env: env) { _ in secondSignals.withLock { $0 += 1 } }
-        let task = Task { await runner.run(signals: signals) }
+        let task = Task { await runner.run(stops: stops) }
         try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
-        send.yield(SIGTERM)
+        send.yield("SIGTERM")
         _ = await withDeadline(.seconds(10)) { await task.value }
-        #expect(transitions.withLock { $0 } == ["Init>Attempter", "Attempter>Leader", "Leader>Stopping"])
+        #expect(recorder.transitions == ["Init>Attempter", "Attempter>Leader", "Leader>Stopping"])
+        #expect(recorder.codes.last == .stopRequested)
+        #expect(recorder.filesWritten >= 1)
+        #expect(recorder.leadershipChanges.first == true && recorder.leadershipChanges.last == false)
         #expect(zk.children(of: "/election").isEmpty)
         #expect(factory.made.allSatisfy { $0.health.state == .closed })
         #expect(secondSignals.withLock { $0 } == 0)
@@ -327,7 +347,7 @@ extension StateTests {
         let (next, reason) = try await step(AttempterState(session: session, candidate: nil))
         let failover = try #require(next as? FailoverState)
         #expect(failover.needsInit)
-        #expect(reason.contains("missing"))
+        #expect(reason.description.contains("missing"))
         let (again, _) = try await step(failover)
         let initState = try #require(again as? InitState)
         let (attempter, _) = try await step(initState)
@@ -348,7 +368,6 @@ extension StateTests {
         try await waitUntil { zk.watchCount(on: watched) == 1 }
         try await Task.sleep(for: env.config.attempterTimeout * 3.5)
         #expect(zk.watchCount(on: watched) == 1, "re-checks must not pile up watches")
-        task.cancel()
-        _ = await task.value
+        _ = try await stopped(task)
     }
 }

@@ -48,20 +48,41 @@ import ZooKeeper
         }
     }
 
-    @Test func watchReportsDeletionByAnotherSessionAndCreation() async throws {
+    @Test func dataWatchReportsDeletionByAnotherSessionAndChildWatchReportsTheChange() async throws {
         try await withServer { zk in
             let owner = try await connect(zk)
             let watcher = try await connect(zk)
-            let node = try await owner.create("/w", mode: .ephemeral)
-            let (stat, watch) = try await watcher.existsAndWatch(node.path)
-            #expect(stat != nil)
-            let (absent, creation) = try await watcher.existsAndWatch("/later")
-            #expect(absent == nil)
+            let node = try await owner.create("/w", data: Array("hi".utf8), mode: .ephemeral)
+            let found = try #require(try await watcher.getDataAndWatch(node.path))
+            #expect(found.data == Array("hi".utf8))
+            #expect(try await watcher.getDataAndWatch("/absent") == nil)
+            let (names, children) = try await watcher.childrenAndWatch("/")
+            #expect(names.contains("w"))
             await owner.close()  // its ephemeral goes at once
-            #expect(await withTimeout { await watch.next() } == .deleted)
-            _ = try await watcher.create("/later", mode: .persistent)
-            #expect(await withTimeout { await creation.next() } == .created)
+            #expect(await withTimeout { await found.watch.next() } == .deleted)
+            #expect(await withTimeout { await children.next() } == .childrenChanged)
             await watcher.close()
+        }
+    }
+
+    /// Sequential names never come back: a watch armed on one that is already gone
+    /// would stay on the server (and in the client) until the session ends. A data
+    /// watch is set only on a node that exists.
+    @Test func watchingNodesThatAreAlreadyGoneLeavesNoWatchOnTheServer() async throws {
+        try await withServer { zk in
+            let session = try await connect(zk)
+            _ = try await session.create("/q", mode: .persistent)
+            for _ in 0..<50 {
+                let node = try await session.create("/q/c-", mode: .persistentSequential)
+                try await session.delete(node.path)
+                #expect(try await session.getDataAndWatch(node.path) == nil)
+            }
+            let live = try await session.create("/q/live", mode: .persistent)
+            _ = try #require(try await session.getDataAndWatch(live.path))
+            let report = try #require(fourLetterWord("wchc", port: zk.port))
+            #expect(report.contains("/q/live"))
+            #expect(!report.contains("/q/c-"), "no watch may remain on a gone node: \(report)")
+            await session.close()
         }
     }
 
@@ -113,7 +134,7 @@ import ZooKeeper
     @Test func cancellingAWaitingWatchReturnsNil() async throws {
         try await withServer { zk in
             let session = try await connect(zk)
-            let (_, watch) = try await session.existsAndWatch("/never")
+            let (_, watch) = try await session.childrenAndWatch("/")
             let task = Task { await watch.next() }
             try await Task.sleep(for: .milliseconds(50))
             task.cancel()

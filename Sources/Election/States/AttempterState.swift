@@ -15,16 +15,19 @@ public struct AttempterState: ElectionState {
     }
 
     public func run(_ env: ElectionEnvironment) async -> Step {
+        let session = self.session
         var candidate =
             self.candidate ?? Candidate.forSession(replica: env.config.replicaID, sessionID: session.sessionID)
         let parent = env.config.electionPath
         var createdOnce = self.candidate?.name != nil
         var armed: (predecessor: String, watch: ZKWatch)?
         do {
-            while !Task.isCancelled {
+            while true {
                 let listed = ContinuousClock.now
-                let children = try await session.children(parent)
-                switch Decisions.position(ofPrefix: candidate.prefix, in: children) {
+                let children = try await env.untilStopped { try await session.children(parent) }
+                let position = Decisions.position(ofPrefix: candidate.prefix, in: children)
+                env.observer.leaderObserved(Decisions.ordered(children).first.flatMap(LeaderInfo.init(candidate:)))
+                switch position {
                 case .absent:
                     if createdOnce {
                         env.logger.notice(
@@ -36,8 +39,11 @@ public struct AttempterState: ElectionState {
                     // A lost reply leaves the node behind: the prefix lets the next
                     // listing find it instead of creating a second one.
                     createdOnce = true
-                    let created = try await session.create(
-                        parent + "/" + candidate.prefix, data: env.identity.json, mode: .ephemeralSequential)
+                    let path = parent + "/" + candidate.prefix
+                    let data = env.identity.json
+                    let created = try await env.untilStopped {
+                        try await session.create(path, data: data, mode: .ephemeralSequential)
+                    }
                     candidate.name = String(created.path.split(separator: "/").last ?? "")
                     candidate.token = created.stat.czxid
                     env.logger.debug("candidate created", metadata: ["znode": "\(created.path)"])
@@ -47,36 +53,44 @@ public struct AttempterState: ElectionState {
                     if candidate.token == nil {
                         // Found, not created, in this state (a resumed session or a lost
                         // reply): learn its token and check that it is ours.
-                        guard let stat = try await session.exists(env.candidatePath(own)) else { continue }
-                        guard stat.ephemeralOwner == session.sessionID else {
+                        let path = env.candidatePath(own)
+                        guard let found = try await env.untilStopped({ try await session.getData(path) }) else {
+                            continue
+                        }
+                        guard found.stat.ephemeralOwner == session.sessionID else {
                             return .next(
                                 FailoverState(session: session, candidate: nil, needsInit: true),
-                                reason: "candidate \(own) carries our prefix but belongs to another session")
+                                TransitionReason(
+                                    .foreignCandidate,
+                                    "candidate \(own) carries our prefix but belongs to another session"))
                         }
-                        candidate.token = stat.czxid
+                        candidate.token = found.stat.czxid
                     }
-                    env.failures.reset()
                     return .next(
                         LeaderState(session: session, candidate: candidate, confirmedAt: listed),
-                        reason: "lowest candidate \(own) (fencing token \(candidate.token ?? 0))")
+                        TransitionReason(
+                            .lowestCandidate, "lowest candidate \(own) (fencing token \(candidate.token ?? 0))"))
 
                 case .follower(let own, let predecessor):
                     candidate.name = own
                     // One watch per predecessor: a periodic re-check that finds the same
-                    // predecessor keeps waiting on the watch it already has.
+                    // predecessor keeps waiting on the watch it already has. A data watch
+                    // is set only on a node that exists, so a predecessor that is already
+                    // gone leaves nothing behind.
                     if armed?.predecessor != predecessor {
-                        let (stat, watch) = try await session.existsAndWatch(env.candidatePath(predecessor))
-                        guard stat != nil else { continue }
-                        armed = (predecessor, watch)
+                        let path = env.candidatePath(predecessor)
+                        guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) })
+                        else { continue }
+                        armed = (predecessor, found.watch)
                         env.logger.debug(
                             "waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
                     }
-                    env.failures.reset()
-                    let wake = await waitForWake(
+                    let wake = await env.waitForWake(
                         until: .now + env.config.attempterTimeout, watch: armed?.watch, session: session)
                     switch wake {
                     case .timer:
-                        continue
+                        // A whole attempter-timeout undisturbed: the election is healthy again.
+                        env.failures.reset()
                     case .watch(.deleted):
                         // One line per wake-up: `make bench` counts them (one per failover, no herd).
                         env.logger.info("predecessor gone; re-checking", metadata: ["predecessor": "\(predecessor)"])
@@ -85,25 +99,36 @@ public struct AttempterState: ElectionState {
                         armed = nil
                     case .watch(.sessionLost), .session:
                         return .next(
-                            FailoverState(session: session, candidate: candidate), reason: "ZooKeeper connection lost")
-                    case .cancelled:
-                        break
+                            FailoverState(session: session, candidate: candidate),
+                            TransitionReason(.connectionLost, "ZooKeeper connection lost"))
+                    case .stop:
+                        return .stop(Held(session: session, candidate: candidate))
+                    case .resign:
+                        continue
                     }
                 }
             }
-        } catch ZKError.noNode where !Task.isCancelled {
+        } catch is StopRequested {
+            return .stop(Held(session: session, candidate: candidate))
+        } catch ZKError.noNode {
             // The election path itself is gone (an operator deleted it): Init recreates it.
             return .next(
                 FailoverState(session: session, candidate: nil, needsInit: true),
-                reason: "election path \(parent) is missing")
+                TransitionReason(.electionPathMissing, "election path \(env.config.qualifiedElectionPath) is missing"))
         } catch {
-            if Task.isCancelled {
-                return .next(
-                    StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received")
-            }
             return .next(
-                FailoverState(session: session, candidate: candidate), reason: "ZooKeeper request failed: \(error)")
+                FailoverState(session: session, candidate: candidate),
+                TransitionReason(.requestFailed, "ZooKeeper request failed: \(error)"))
         }
-        return .next(StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received")
+    }
+}
+
+extension LeaderInfo {
+    /// What a candidate's name tells of the leader (`<replica>_<session hex>_<seq>`);
+    /// host and token need its data and stat.
+    init?(candidate name: String) {
+        let parts = name.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return nil }
+        self.init(replica: parts.dropLast(2).joined(separator: "_"), host: nil, znode: name, token: nil)
     }
 }

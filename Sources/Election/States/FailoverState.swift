@@ -6,7 +6,8 @@ public struct FailoverState: ElectionState {
     public static let name = StateName.failover
     public var session: (any CoordinationSession)?
     public var candidate: Candidate?
-    /// A resource other than the session failed: run Init again before competing.
+    /// A resource other than the session failed (or the leader resigned): back off,
+    /// then run Init again before competing.
     public var needsInit: Bool
     public var held: Held { Held(session: session, candidate: candidate) }
 
@@ -19,21 +20,23 @@ public struct FailoverState: ElectionState {
     public func run(_ env: ElectionEnvironment) async -> Step {
         var session = self.session
         var candidate = self.candidate
-        var lostReason: String?
-        while !Task.isCancelled {
+        var lost: TransitionReason?
+        recovering: while true {
             guard let current = session else {
                 let delay = Decisions.backoff(attempt: env.failures.next())
-                if await waitForWake(until: .now + delay) == .cancelled { break }
-                return .next(InitState(session: nil), reason: lostReason ?? "retrying initialisation")
+                if await env.waitForWake(until: .now + delay) == .stop { break recovering }
+                return .next(InitState(session: nil), lost ?? TransitionReason(.retry, "retrying initialisation"))
             }
             switch Decisions.verdict(current.health, now: .now) {
             case .connected:
                 if needsInit {
                     let delay = Decisions.backoff(attempt: env.failures.next())
-                    if await waitForWake(until: .now + delay) == .cancelled { break }
-                    return .next(InitState(session: current), reason: "retrying initialisation")
+                    if await env.waitForWake(until: .now + delay) == .stop { break recovering }
+                    return .next(InitState(session: current), TransitionReason(.retry, "retrying initialisation"))
                 }
-                return .next(AttempterState(session: current, candidate: candidate), reason: "same session reconnected")
+                return .next(
+                    AttempterState(session: current, candidate: candidate),
+                    TransitionReason(.reconnected, "same session reconnected"))
             case .lost:
                 let since = current.health.disconnectedSince.map { ContinuousClock.now - $0 } ?? .zero
                 env.logger.warning(
@@ -45,13 +48,14 @@ public struct FailoverState: ElectionState {
                 await current.close()
                 session = nil
                 candidate = nil
-                lostReason = "session lost (\(current.health.state.rawValue))"
+                lost = TransitionReason(.sessionLost, "session lost (\(current.health.state.rawValue))")
             case .suspended(let until):
                 // Wait for the library to reconnect, or for the session to count as lost.
-                let wake = await waitForWake(until: until, session: current) { $0 != .connecting }
-                if wake == .cancelled { break }
+                let wake = await env.waitForWake(until: until, session: current) { $0 != .connecting }
+                if wake == .stop { break recovering }
             }
+            if env.requests.stopRequested { break recovering }
         }
-        return .next(StoppingState(held: Held(session: session, candidate: candidate)), reason: "signal received")
+        return .stop(Held(session: session, candidate: candidate))
     }
 }

@@ -1,3 +1,5 @@
+import ZooKeeper
+
 /// Checks every resource: the file-dir, a ZooKeeper session, the election path.
 public struct InitState: ElectionState {
     public static let name = StateName.initializing
@@ -15,7 +17,7 @@ public struct InitState: ElectionState {
                     "removed stale temporary files", metadata: ["count": "\(removed)", "dir": "\(env.store.directory)"])
             }
         } catch {
-            return .next(FailoverState(session: session, needsInit: true), reason: "file-dir unusable: \(error)")
+            return .next(FailoverState(session: session, needsInit: true), TransitionReason(.fileDirUnusable, "\(error)"))
         }
 
         var session = self.session
@@ -25,25 +27,51 @@ public struct InitState: ElectionState {
         }
         if session == nil {
             do {
-                session = try await env.sessions.connect()
+                session = try await env.untilStopped { [env] in try await env.sessions.connect() }
+            } catch is StopRequested {
+                return .stop(held)
             } catch {
-                if Task.isCancelled { return .next(StoppingState(held: held), reason: "signal received") }
                 return .next(
-                    FailoverState(session: nil, needsInit: true), reason: "cannot connect to ZooKeeper: \(error)")
+                    FailoverState(session: nil, needsInit: true),
+                    TransitionReason(.zooKeeperUnavailable, "cannot connect to ZooKeeper: \(error)"))
             }
         }
         guard let session else { return .finished }
         do {
-            if try await session.exists(env.config.electionPath) == nil {
-                try await session.createParents(env.config.electionPath)
-            }
+            try await env.untilStopped { try await ensureElectionPath(env, session) }
+        } catch is StopRequested {
+            return .stop(Held(session: session, candidate: nil))
         } catch {
             return .next(
                 FailoverState(session: session, needsInit: true),
-                reason: "cannot ensure election path \(env.config.electionPath): \(error)")
+                TransitionReason(
+                    .electionPathUnavailable, "cannot ensure election path \(env.config.qualifiedElectionPath): \(error)"
+                ))
         }
         return .next(
             AttempterState(session: session, candidate: nil),
-            reason: "resources ready (session 0x\(session.sessionID.sessionHex))")
+            TransitionReason(.resourcesReady, "resources ready (session 0x\(session.sessionID.sessionHex))"))
+    }
+
+    /// Creates the election path with its parents when missing. Inside a chroot that
+    /// does not exist yet, nothing can be created: the chroot is made first through a
+    /// short session without it (as Curator's namespaces and Kafka do).
+    private func ensureElectionPath(_ env: ElectionEnvironment, _ session: any CoordinationSession) async throws {
+        let path = env.config.electionPath
+        if try await session.exists(path) != nil { return }
+        do {
+            try await session.createParents(path)
+        } catch ZKError.noNode {
+            guard let chroot = try await env.sessions.ensureChroot() else { throw ZKError.noNode }
+            env.logger.notice("created the connect string's chroot", metadata: ["chroot": "\(chroot)"])
+            try await session.createParents(path)
+        }
+    }
+}
+
+extension ElectionConfig {
+    /// The election path as the server sees it: with the connect string's chroot.
+    public var qualifiedElectionPath: String {
+        (ServerList.split(zkServers).chroot ?? "") + electionPath
     }
 }

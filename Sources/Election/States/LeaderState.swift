@@ -1,7 +1,10 @@
 import ZooKeeper
 
-/// Writes a file at once and then every leader-timeout, confirming before each
-/// write that it still leads.
+/// Writes a file at once and then every leader-timeout. Every write is covered by
+/// the lease (`Lease`): a confirming round trip sent after the write fell due,
+/// checked again just before the file is published. Between writes the lease is
+/// renewed every quarter of the session timeout, so that what reads it (`/leader`,
+/// a supervised command) sees the leadership proven continuously.
 public struct LeaderState: ElectionState {
     public static let name = StateName.leader
     public var session: any CoordinationSession
@@ -21,115 +24,146 @@ public struct LeaderState: ElectionState {
 
     public func run(_ env: ElectionEnvironment) async -> Step {
         guard let name = candidate.name, let token = candidate.token else {
-            return .next(AttempterState(session: session, candidate: candidate), reason: "candidate not resolved")
+            return .next(
+                AttempterState(session: session, candidate: candidate),
+                TransitionReason(.candidateGone, "candidate not resolved"))
         }
+        let session = self.session
         let path = env.candidatePath(name)
+        let resign = env.requests.nextResign()
+        // The first write falls due when the confirming listing was sent.
+        var lease = Lease(due: confirmedAt ?? .now, confirmedAt: confirmedAt)
+        var grant: LeaderGrant?
+        defer { if grant != nil { env.observer.leadership(nil) } }
         do {
-            // A confirmation not yet spent on a write: the Attempter's listing, or
-            // the round trip below; every later write confirms afresh.
-            var unspent: ContinuousClock.Instant? = confirmedAt ?? .now
-            var watch: ZKWatch?
-            if confirmedAt == nil {
-                let (stat, armed) = try await session.existsAndWatch(path)
-                guard let stat, stat.ephemeralOwner == session.sessionID else {
-                    return .next(
-                        AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished")
-                }
-                watch = armed
+            if lease.confirmedAt == nil {
+                guard try await confirm(env, path, &lease) else { return candidateGone(env) }
             }
+            grant = LeaderGrant(
+                token: token, znode: name, sinceMillis: WallClock.nowMillis(), lease: lease, session: session)
+            env.observer.leadership(grant)
             var counter = try env.store.nextCounter(for: token)
             env.logger.info(
                 "leading", metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
+            let renewEvery = session.health.negotiatedTimeout / 4
             var nextWrite = ContinuousClock.now
-            while !Task.isCancelled {
-                if ContinuousClock.now >= nextWrite {
-                    // Confirm with a round trip that starts after the timer fired: nothing
-                    // learned before a pause is trusted.
-                    let confirmedAt: ContinuousClock.Instant
-                    if let earlier = unspent {
-                        confirmedAt = earlier
-                        unspent = nil
-                    } else {
-                        confirmedAt = .now
-                        guard let stat = try await session.exists(path), stat.ephemeralOwner == session.sessionID else {
-                            return .next(
-                                AttempterState(session: session, candidate: nil), reason: "own candidate znode vanished"
-                            )
-                        }
+            var first = true
+            var watch: ZKWatch?
+            while true {
+                let now = ContinuousClock.now
+                if now >= nextWrite {
+                    // Nothing learned before the timer fired is trusted for this write.
+                    if !first { lease.writeFellDue(at: now) }
+                    first = false
+                    if !lease.mayWrite(session.health, now: .now) {
+                        guard try await confirm(env, path, &lease) else { return candidateGone(env) }
                     }
-                    let session = self.session
-                    guard Decisions.mayWrite(session.health, confirmedAt: confirmedAt, now: .now) else {
+                    guard lease.mayWrite(session.health, now: .now) else {
                         return .next(
                             FailoverState(session: session, candidate: candidate),
-                            reason: "leadership not confirmed within half the session timeout")
+                            TransitionReason(.notConfirmed, "leadership not confirmed within half the session timeout"))
                     }
                     let file = ElectionFileName(token: token, counter: counter)
                     let content = FileContent(identity: env.identity, token: token, counter: counter).json
+                    let covering = lease
                     do {
-                        try env.store.write(file, content: content) {
-                            Decisions.mayWrite(session.health, confirmedAt: confirmedAt, now: .now)
-                        }
+                        let removed = try env.store.write(
+                            file, content: content, onForeign: { env.reportForeignEntry($0) },
+                            stillPermitted: { covering.mayWrite(session.health, now: .now) })
+                        env.observer.fileWritten(file)
+                        if removed > 0 { env.observer.filesDeleted(removed) }
                         env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
                         env.failures.reset()
                         counter += 1
-                    } catch let error where error.kind == .notPermitted {
-                        return .next(FailoverState(session: session, candidate: candidate), reason: "\(error)")
                     } catch {
-                        return await release(env, path: path, reason: "\(error)")
+                        env.observer.writeFailed(error)
+                        switch error.kind {
+                        case .notPermitted:
+                            return .next(
+                                FailoverState(session: session, candidate: candidate),
+                                TransitionReason(.notConfirmed, "\(error)"))
+                        case .higherToken:
+                            return await release(env, path, TransitionReason(.newerLeader, "\(error)"))
+                        case .io, .notADirectory:
+                            return await release(env, path, TransitionReason(.writeFailed, "\(error)"))
+                        }
                     }
                     nextWrite += env.config.leaderTimeout
                     if nextWrite <= .now { nextWrite = .now + env.config.leaderTimeout }
+                } else if now >= (lease.confirmedAt ?? now) + renewEvery {
+                    guard try await confirm(env, path, &lease) else { return candidateGone(env) }
                 }
                 if watch == nil {
                     // Armed after the first write, off the handover's critical path.
-                    let (stat, armed) = try await session.existsAndWatch(path)
-                    guard stat != nil else {
-                        return .next(
-                            AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
+                    guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) else {
+                        return candidateGone(env)
                     }
-                    watch = armed
+                    watch = found.watch
                 }
-                switch await waitForWake(until: nextWrite, watch: watch, session: session) {
+                let renewAt = (lease.confirmedAt ?? .now) + renewEvery
+                switch await env.waitForWake(
+                    until: min(nextWrite, renewAt), watch: watch, session: session, resign: resign)
+                {
                 case .timer:
                     continue
-                case .cancelled:
-                    break
+                case .stop:
+                    return .stop(held)
+                case .resign:
+                    env.logger.notice("resigning on request", metadata: ["token": "\(token)"])
+                    return await release(env, path, TransitionReason(.resigned, "resigned on request"))
                 case .session(let state):
                     return .next(
                         FailoverState(session: session, candidate: candidate),
-                        reason: "ZooKeeper connection \(state.rawValue)")
+                        TransitionReason(.connectionLost, "ZooKeeper connection \(state.rawValue)"))
                 case .watch(.sessionLost):
                     return .next(
-                        FailoverState(session: session, candidate: candidate), reason: "ZooKeeper session lost")
+                        FailoverState(session: session, candidate: candidate),
+                        TransitionReason(.sessionLost, "ZooKeeper session lost"))
                 case .watch(.deleted):
-                    return .next(
-                        AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
+                    return candidateGone(env)
                 case .watch:
-                    let (stat, armed) = try await session.existsAndWatch(path)
-                    watch = armed
-                    guard stat != nil else {
-                        return .next(
-                            AttempterState(session: session, candidate: nil), reason: "own candidate znode deleted")
-                    }
+                    watch = nil
                 }
             }
+        } catch is StopRequested {
+            return .stop(held)
         } catch let error as FileStoreError {
-            return await release(env, path: path, reason: "\(error)")
+            return await release(env, path, TransitionReason(.writeFailed, "\(error)"))
         } catch {
-            if !Task.isCancelled {
-                return .next(
-                    FailoverState(session: session, candidate: candidate), reason: "ZooKeeper request failed: \(error)")
-            }
+            return .next(
+                FailoverState(session: session, candidate: candidate),
+                TransitionReason(.requestFailed, "ZooKeeper request failed: \(error)"))
         }
-        return .next(StoppingState(held: held), reason: "signal received")
     }
 
-    /// Gives up leadership because this replica cannot do the work (file-dir broken,
-    /// or a newer leader's file is present): its znode is deleted so a healthy
-    /// replica takes over, and Failover re-runs Init before it competes again.
-    private func release(_ env: ElectionEnvironment, path: String, reason: String) async -> Step {
+    /// A round trip, sent now, that checks our znode exists and belongs to our
+    /// session; on success the lease is renewed from the moment it was sent.
+    private func confirm(_ env: ElectionEnvironment, _ path: String, _ lease: inout Lease) async throws -> Bool {
+        let session = self.session
+        let sent = ContinuousClock.now
+        guard let stat = try await env.untilStopped({ try await session.exists(path) }),
+            stat.ephemeralOwner == session.sessionID
+        else { return false }
+        lease.confirmed(sentAt: sent)
+        env.observer.confirmed(roundTrip: .now - sent, lease: lease)
+        return true
+    }
+
+    private func candidateGone(_ env: ElectionEnvironment) -> Step {
+        .next(
+            AttempterState(session: session, candidate: nil),
+            TransitionReason(.candidateGone, "own candidate znode deleted"))
+    }
+
+    /// Gives up leadership because this replica cannot or should not do the work
+    /// (file-dir broken, a newer leader's file present, a resign request): its znode
+    /// is deleted so another replica takes over, and Failover backs off and re-runs
+    /// Init before it competes again (at the back of the queue).
+    private func release(_ env: ElectionEnvironment, _ path: String, _ reason: TransitionReason) async -> Step {
         let session = self.session
         _ = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
-        return .next(FailoverState(session: session, needsInit: true), reason: "\(reason); leadership released")
+        return .next(
+            FailoverState(session: session, needsInit: true),
+            TransitionReason(reason.code, "\(reason.description); leadership released"))
     }
 }

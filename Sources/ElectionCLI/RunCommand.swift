@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Election
 import Logging
 import ZooKeeper
@@ -100,32 +99,29 @@ struct RunCommand: AsyncParsableCommand {
                 "session_timeout": "\(DurationParser.format(config.sessionTimeout))",
             ])
 
+        let board = StatusBoard(replica: config.replicaID)
+        let observer = Observers([board])
         let sessions = ZKSessionFactory(
             servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
-            stateFile: config.stateFile, logger: logger)
+            stateFile: config.stateFile, logger: logger,
+            onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) })
         let env = ElectionEnvironment(
-            config: config,
-            sessions: sessions,
-            identity: Identity(replica: config.replicaID),
-            logger: logger)
-        let (signals, sources) = Self.stopSignals()
-        await Runner(env: env) { signal in _exit(128 + signal) }.run(signals: signals)
-        sessions.forgetSession()
-        withExtendedLifetime(sources) {}
-    }
-
-    /// SIGTERM and SIGINT as an async stream, through `DispatchSource` (the default
-    /// handlers are switched off so the process is not killed outright).
-    static func stopSignals() -> (AsyncStream<Int32>, [any DispatchSourceSignal]) {
-        let (stream, continuation) = AsyncStream<Int32>.makeStream()
-        let sources = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
+            config: config, sessions: sessions, identity: Identity(replica: config.replicaID), logger: logger,
+            observer: observer)
+        let log = logger
+        let signals = SignalTable.install { action, name in
+            switch action {
+            case .stop: break  // delivered through `stops` below
+            case .resign:
+                log.notice("resign requested", metadata: ["signal": "\(name)"])
+                env.requests.resign()
+            case .dumpStatus:
+                log.notice("status", metadata: board.snapshot.logMetadata)
+            }
         }
-        return (stream, sources)
+        await Runner(env: env) { name in _exit(128 + (SignalTable.number(of: name) ?? 15)) }.run(stops: signals.stops)
+        sessions.forgetSession()
+        withExtendedLifetime(signals) {}
     }
 }
 

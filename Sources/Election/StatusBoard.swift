@@ -1,0 +1,82 @@
+import Synchronization
+import ZooKeeper
+
+/// What this replica is doing, as one value any reader (HTTP, systemd notify, a
+/// status dump) can take at once.
+public struct StatusSnapshot: Sendable {
+    public var replica: String
+    public var state: StateName = .initializing
+    /// Wall-clock milliseconds of the last transition.
+    public var sinceMillis: Int64
+    public var lastReason: TransitionReason?
+    /// Set once Init has completed for the first time.
+    public var initialized = false
+    public var grant: LeaderGrant?
+    public var sessionID: Int64 = 0
+    public var sessionState: ZKConnectionState = .connecting
+    public var lastFile: String?
+    public var lastFileMillis: Int64?
+    public var leader: LeaderInfo?
+    /// The last time the state loop made progress (monotonic).
+    public var lastProgress: ContinuousClock.Instant
+
+    /// True only where a write is allowed right now (the write path's rule).
+    public func isLeader(now: ContinuousClock.Instant = .now) -> Bool { grant?.holds(now: now) ?? false }
+}
+
+/// The lock-protected snapshot, kept current as an observer.
+public final class StatusBoard: ElectionObserver {
+    private let current: Mutex<StatusSnapshot>
+
+    public init(replica: String) {
+        current = Mutex(
+            StatusSnapshot(replica: replica, sinceMillis: WallClock.nowMillis(), lastProgress: .now))
+    }
+
+    public var snapshot: StatusSnapshot { current.withLock { $0 } }
+
+    public func transitioned(from: StateName, to: StateName, reason: TransitionReason, token: Int64?) {
+        let now = WallClock.nowMillis()
+        current.withLock { s in
+            s.state = to
+            s.sinceMillis = now
+            s.lastReason = reason
+            s.lastProgress = .now
+            if from == .initializing && to == .attempter { s.initialized = true }
+            if to != .leader { s.grant = nil }
+        }
+    }
+
+    public func fileWritten(_ file: ElectionFileName) {
+        let now = WallClock.nowMillis()
+        current.withLock { s in
+            s.lastFile = file.name
+            s.lastFileMillis = now
+        }
+    }
+
+    public func sessionChanged(_ state: ZKConnectionState, sessionID: Int64) {
+        current.withLock { s in
+            s.sessionState = state
+            if sessionID != 0 { s.sessionID = sessionID }
+        }
+    }
+
+    public func confirmed(roundTrip: Duration, lease: Lease) {
+        current.withLock { s in s.grant?.lease = lease }
+    }
+
+    public func leadership(_ grant: LeaderGrant?) {
+        current.withLock { s in
+            s.grant = grant
+            if let grant {
+                s.leader = LeaderInfo(
+                    replica: s.replica, host: Identity.hostName(), znode: grant.znode, token: grant.token)
+            }
+        }
+    }
+
+    public func leaderObserved(_ leader: LeaderInfo?) { current.withLock { $0.leader = leader } }
+
+    public func progressed() { current.withLock { $0.lastProgress = .now } }
+}
