@@ -2,7 +2,7 @@ import Testing
 
 @testable import Election
 
-@Suite struct ConfigTests {
+@Suite(.timeLimit(.minutes(2))) struct ConfigTests {
     let base: [ElectionConfig.Setting: String] = [.zkServers: "127.0.0.1:2181"]
 
     @Test func defaultsApplyWhenNothingIsSet() throws {
@@ -111,7 +111,7 @@ import Testing
     }
 }
 
-@Suite struct DurationTests {
+@Suite(.timeLimit(.minutes(2))) struct DurationTests {
     @Test(arguments: [
         ("10s", Duration.seconds(10)), ("500ms", .milliseconds(500)), ("1m30s", .seconds(90)),
         ("1h", .seconds(3600)), ("2h15m", .seconds(8100)), ("1.5s", .milliseconds(1500)), ("0.25m", .seconds(15)),
@@ -132,7 +132,7 @@ import Testing
     }
 }
 
-@Suite struct StateFileConfigTests {
+@Suite(.timeLimit(.minutes(2))) struct StateFileConfigTests {
     @Test func stateFileDefaultsBesideTheFilesAndCanBeDisabled() throws {
         let base: [ElectionConfig.Setting: String] = [.zkServers: "a:1", .fileDir: "/data", .replicaID: "r7"]
         #expect(

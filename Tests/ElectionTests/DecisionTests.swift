@@ -3,7 +3,7 @@ import ZooKeeper
 
 @testable import Election
 
-@Suite struct DecisionTests {
+@Suite(.timeLimit(.minutes(2))) struct DecisionTests {
     @Test func candidatesAreOrderedBySequenceNotByName() {
         let names = ["zz_1_0000000003", "aa_2_0000000010", "mm_3_0000000001", "not-a-candidate"]
         #expect(Decisions.ordered(names) == ["mm_3_0000000001", "zz_1_0000000003", "aa_2_0000000010"])

@@ -20,7 +20,7 @@ final class TempDir {
     func read(_ name: String) -> String? { try? String(contentsOfFile: path + "/" + name, encoding: .utf8) }
 }
 
-@Suite struct FileStoreTests {
+@Suite(.timeLimit(.minutes(2))) struct FileStoreTests {
     let identity = Identity(replica: "r1", host: "h", pid: 42)
 
     func write(_ store: FileStore, token: Int64, counter: Int64) throws {

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Election
 
-@Suite struct HistoryVerifierTests {
+@Suite(.timeLimit(.minutes(2))) struct HistoryVerifierTests {
     let start: Int64 = 1_800_000_000_000
 
     func put(_ dir: TempDir, token: Int64, counter: Int64, replica: String = "r", at seconds: Double) throws {

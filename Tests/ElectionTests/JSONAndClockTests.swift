@@ -2,7 +2,7 @@ import Testing
 
 @testable import Election
 
-@Suite struct JSONAndClockTests {
+@Suite(.timeLimit(.minutes(2))) struct JSONAndClockTests {
     @Test func fileContentRoundTripsThroughItsJSON() throws {
         let identity = Identity(replica: "r-1", host: "h\"ost\\x", pid: 77, startedMillis: 0)
         let content = FileContent(identity: identity, token: 4_294_967_302, counter: 17, timeMillis: 1_764_441_297_414)

@@ -3,7 +3,7 @@ import Testing
 
 @testable import ZooKeeper
 
-@Suite struct LogBridgeTests {
+@Suite(.timeLimit(.minutes(2))) struct LogBridgeTests {
     @Test func parsesTheLevelAndCallSiteOutOfTheCLibrarysLine() {
         let line =
             "2026-11-29 18:39:46,260:31337(0x7f00):ZOO_ERROR@handle_socket_error_msg@1290: Socket 127.0.0.1:1 zk retcode=-4"

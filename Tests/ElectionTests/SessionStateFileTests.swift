@@ -3,7 +3,7 @@ import Testing
 
 @testable import Election
 
-@Suite struct SessionStateFileTests {
+@Suite(.timeLimit(.minutes(2))) struct SessionStateFileTests {
     @Test func savesAndLoadsTheSessionWithMode0600() throws {
         let dir = TempDir()
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)

@@ -7,7 +7,7 @@ import ZooKeeper
 @testable import Election
 
 /// Drives every edge of the state diagram through fake sessions.
-@Suite struct StateTests {
+@Suite(.timeLimit(.minutes(2))) struct StateTests {
     let zk = FakeZooKeeper()
     let factory: FakeFactory
     let dir = TempDir()

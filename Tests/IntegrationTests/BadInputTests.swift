@@ -3,7 +3,7 @@ import Testing
 
 /// Invalid settings exit 64 with one line naming the flag and its env var, before
 /// anything is touched.
-@Suite struct BadInputTests {
+@Suite(.timeLimit(.minutes(2))) struct BadInputTests {
     struct Outcome {
         var status: Int32
         var stderr: String

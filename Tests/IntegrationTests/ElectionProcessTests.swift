@@ -6,7 +6,7 @@ import Testing
 #endif
 
 /// The built binary as separate processes against a real ZooKeeper server.
-@Suite(.serialized) struct ElectionProcessTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ElectionProcessTests {
     /// Replicas started, the one that leads, and its files.
     struct Cluster {
         let scratch: Scratch

@@ -7,7 +7,7 @@ import Testing
 
 /// Faults that only a real server and real processes show: a frozen ZooKeeper and
 /// a frozen leader.
-@Suite(.serialized) struct FaultTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FaultTests {
     @Test func sessionLostOnTheDaemonsOwnClockIsReplacedByANewOne() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

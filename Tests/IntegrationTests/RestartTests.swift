@@ -7,7 +7,7 @@ import Testing
 
 /// A crashed replica restarted on the same host resumes its ZooKeeper session from
 /// its state file, unless the process that owns it is still alive.
-@Suite(.serialized) struct RestartTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct RestartTests {
     @Test func crashedLeaderRestartedOnTheSameHostResumesItsSessionAndLeadership() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

@@ -5,7 +5,7 @@ import ZooKeeper
 @testable import Election
 
 /// The Swift adapter over the C client, against a real server.
-@Suite(.serialized) struct ZKSessionTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ZKSessionTests {
     func withServer(_ body: (ZooKeeperServer) async throws -> Void) async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)
