@@ -5,6 +5,7 @@
 #   a Java runtime       to run that server
 #   python3              zk-ensemble.sh picks free ports with it
 #   procps               pgrep/pkill, used by tests to prove nothing is left behind
+#   strace               the durability test reads the fsync/rename order of the real binary
 # Idempotent and silent when everything is present, so CI can call it every run.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ installed zookeeper || missing+=(zookeeper)
 # in /opt, python3 from pyenv): installing a second copy would only confuse.
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v python3 >/dev/null 2>&1 || installed python3 || missing+=(python3)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 { command -v pgrep && command -v pkill; } >/dev/null 2>&1 || installed procps || missing+=(procps)
 
 ((${#missing[@]} == 0)) && exit 0

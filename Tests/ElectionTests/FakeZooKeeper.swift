@@ -29,6 +29,14 @@ final class FakeZooKeeper: Sendable {
     }
     func stat(_ path: String) -> ZKStat? { tree.withLock { $0.nodes[path]?.stat } }
 
+    /// The znode goes but no watch hears of it yet (the event is still in flight).
+    func deleteSilently(_ path: String) { _ = tree.withLock { $0.nodes.removeValue(forKey: path) } }
+
+    /// The znode now belongs to another session; no watch fires.
+    func changeOwnerSilently(_ path: String, to owner: Int64) {
+        tree.withLock { $0.nodes[path]?.stat.ephemeralOwner = owner }
+    }
+
     /// An operator deletes a znode by hand.
     func operatorDelete(_ path: String) { _ = mutate { $0.nodes.removeValue(forKey: path) != nil } }
 
@@ -84,6 +92,8 @@ final class FakeSession: CoordinationSession {
         var nextSubscriber = 0
         var closeCount = 0
         var failNextCreateAfterApplying = false
+        /// Replies to `exists` arrive this much later (a slow network or a pause).
+        var existsDelay: Duration = .zero
     }
     private let state: Mutex<State>
 
@@ -181,9 +191,15 @@ final class FakeSession: CoordinationSession {
         return result
     }
 
+    /// From now on every `exists` reply comes `delay` after the request was sent.
+    func delayExistsReplies(by delay: Duration) { state.withLock { $0.existsDelay = delay } }
+
     func exists(_ path: String) async throws -> ZKStat? {
         try checkConnected()
-        return zk.stat(path)
+        let stat = zk.stat(path)
+        let delay = state.withLock { $0.existsDelay }
+        if delay > .zero { try await Task.sleep(for: delay) }
+        return stat
     }
 
     func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)? {

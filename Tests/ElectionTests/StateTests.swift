@@ -371,3 +371,65 @@ extension StateTests {
         _ = try await stopped(task)
     }
 }
+
+/// The safety rules of the leader's write path, each pinned by a test that fails
+/// when the rule is removed (`make mutants` checks that it does).
+extension StateTests {
+    /// Runs a leader until its first file, then applies `fault` and returns its next step.
+    func leaderAfterFirstFile(
+        _ fault: (LeaderState, FakeSession) -> Void
+    ) async throws -> (step: Step?, filesBefore: [ElectionFileName], leader: LeaderState) {
+        let (leader, session) = try await leader()
+        let env = self.env
+        let task = Task { await leader.run(env) }
+        try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
+        // Between two writes (leader-timeout 40 ms): the fault lands before the next.
+        fault(leader, session)
+        let before = try env.store.files()
+        let step = await withDeadline(.seconds(10)) { await task.value }
+        if step == nil { task.cancel() }
+        return (step, before, leader)
+    }
+
+    @Test func aConfirmationThatComesBackTooLateForbidsTheWrite() async throws {
+        // Every round trip now takes longer than half the session timeout (4 s): a
+        // leader that waited that long for its proof must not write on it.
+        let (step, before, _) = try await leaderAfterFirstFile { _, session in
+            session.delayExistsReplies(by: .milliseconds(2100))
+        }
+        guard case .next(let next, let reason)? = step else {
+            Issue.record("the leader kept running on late confirmations")
+            return
+        }
+        #expect(next is FailoverState)
+        #expect(reason.code == .notConfirmed)
+        let after = try env.store.files()
+        #expect(after.last == before.last, "no file on a confirmation older than half the session timeout")
+    }
+
+    @Test func aZnodeGoneBeforeItsWatchFiresIsCaughtByTheConfirmingRoundTrip() async throws {
+        let (step, before, _) = try await leaderAfterFirstFile { leader, _ in
+            zk.deleteSilently("/election/" + leader.candidate.name!)
+        }
+        guard case .next(let next, let reason)? = step else {
+            Issue.record("the leader kept writing without its znode")
+            return
+        }
+        #expect(next is AttempterState)
+        #expect(reason.code == .candidateGone)
+        #expect(try env.store.files().last == before.last, "no file once the znode is gone")
+    }
+
+    @Test func aZnodeOwnedByAnotherSessionIsNotOurLeadership() async throws {
+        let (step, before, _) = try await leaderAfterFirstFile { leader, session in
+            zk.changeOwnerSilently("/election/" + leader.candidate.name!, to: session.sessionID + 99)
+        }
+        guard case .next(let next, _)? = step else {
+            Issue.record("the leader kept writing on a znode of another session")
+            return
+        }
+        #expect(next is AttempterState)
+        #expect(try env.store.files().last == before.last, "no file on another session's znode")
+    }
+}
+
