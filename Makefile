@@ -7,7 +7,7 @@ REPLICAS ?= 3
 DURATION ?=
 ROUNDS ?= 5
 
-.PHONY: all deps build release test unit integration run-cluster chaos bench format lint clean help
+.PHONY: all deps build release test unit integration run-cluster chaos bench format lint install mutants clean help
 
 all: build
 
@@ -16,7 +16,9 @@ help:
 	@echo "make bench [ROUNDS=5] [N=3] [SCALE_N=50]    failover times and footprint; table + bench/results/*.json"
 	@echo "make chaos [ROUNDS=5]                         fault injection: every fault ROUNDS times (root)"
 	@echo "make test                                     unit + integration tests against a real ZooKeeper"
-	@echo "make build | release | format | lint | clean"
+	@echo "make mutants [MUTANTS=a,b]                   each safety rule removed in turn must fail the tests"
+	@echo "make lint | install [PREFIX=/usr/local DESTDIR=]  static checks | install binary + systemd unit"
+	@echo "make build | release | format | clean"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -51,16 +53,34 @@ run-cluster: release
 # binary (needs root: tmpfs mounts); a table, chaos/results/*.json, and a last
 # line `chaos: N passed, M failed`. `make chaos ROUNDS=1` is the short pass.
 chaos: release
-	ROUNDS=$(ROUNDS) BINARY=.build/release/election python3 scripts/chaos.py
+	ROUNDS=$(ROUNDS) BINARY=.build/release/election PYTHONPATH=scripts python3 -m chaos
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests
 
-lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests
+# Every static check, one line each: swift-format, hadolint, docker-compose
+# config, the runtime image's library closure (needs the release binary),
+# kustomize + kubernetes-validate, systemd-analyze verify/security, shellcheck.
+# Installs its tools on first use (apt-get, venvs under .venv-lint/).
+lint: release
+	@BINARY=.build/release/election bash scripts/lint.sh
+
+# The release binary, the systemd unit (ExecStart= follows PREFIX) and
+# /etc/default/election when absent; `systemd-analyze verify` on the result.
+PREFIX ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /etc/systemd/system
+install: release
+	@BINARY=.build/release/election PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" UNITDIR="$(UNITDIR)" \
+		bash scripts/install.sh
+
+# Each patch under Tests/mutants/ removes one safety rule; the tests it names
+# must fail for every one. Builds a copy under .build-mutants/. About 15 minutes.
+mutants: deps
+	@MUTANTS="$(MUTANTS)" bash scripts/mutants.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-mutants
 
 # Failover and footprint against a real ZooKeeper with the release binary: a
 # markdown table on stdout, JSON under bench/results/. About 5 minutes.

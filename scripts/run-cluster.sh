@@ -13,9 +13,17 @@
 #             default live on a terminal without DURATION, lines otherwise
 #
 # Everything lands in ${TMPDIR:-/tmp}/election-cluster.XXXX and is kept:
-# replica-N.log, replica-N.pid, files/replica-N/, zk/ (ensemble data and logs).
-# Whatever ends the script (Ctrl-C, SIGTERM, DURATION, an error), the replicas
-# and the ZooKeeper servers it started are stopped; nothing else is touched.
+# replica-N.log, replica-N.pid, files/replica-N/, zk/ (ensemble data and logs),
+# summary.txt, guardian.log.
+# Whatever ends the script (Ctrl-C, SIGTERM, SIGHUP, DURATION, an error), the
+# replicas and the ZooKeeper servers it started are stopped; nothing else is
+# touched. That holds however the terminal delivers the Ctrl-C to a pipeline
+# such as `make run-cluster 2>&1 | tee run.log` (tee may be gone before this
+# script writes again: SIGPIPE is handled and every write after a stop signal
+# is allowed to fail), and even if this script itself is killed: a guardian
+# process in its own session (this script with --guardian) watches the
+# script's pid and stops whatever is left once it is gone, and each replica
+# gets SIGTERM from the kernel when the script dies (setpriv --pdeathsig).
 set -euo pipefail
 if ((BASH_VERSINFO[0] < 5)); then
     echo "run-cluster: needs bash 5 or later (this is $BASH_VERSION)" >&2
@@ -48,9 +56,17 @@ declare -A max_counter=() # "i:token" -> highest file counter seen: files writte
 stop_signal=""  # set by the signal trap; the main loop polls it
 stopping=0
 cleaned=0
+guardian_pid=""
+PDEATHSIG=() # setpriv --pdeathsig TERM, where util-linux supports it
+
+# A message on stderr. Once a stop has begun the reader may be gone (tee killed
+# by the same Ctrl-C, a closed terminal): a failed write is ignored, never fatal.
+say() {
+    printf 'run-cluster: %s\n' "$*" >&2 2>/dev/null || true
+}
 
 die() {
-    echo "run-cluster: $*" >&2
+    say "$*"
     exit 1
 }
 
@@ -75,18 +91,20 @@ resolve_binary() {
 }
 
 start_ensemble() {
-    echo "run-cluster: starting a 3-server ZooKeeper ensemble in $WORK/zk" >&2
+    say "starting a 3-server ZooKeeper ensemble in $WORK/zk"
     "$here/zk-ensemble.sh" start "$WORK/zk" 3 >/dev/null
     ZK_SERVERS=$(cat "$WORK/zk/connect")
 }
 
 # Each replica gets its own session (setsid): a Ctrl-C in the terminal reaches
 # only this script, which then stops the replicas in order (replicas first, so
-# they can still delete their znodes, then ZooKeeper).
+# they can still delete their znodes, then ZooKeeper). Should this script die
+# without doing so, the kernel sends each replica SIGTERM (its parent-death
+# signal), and the guardian stops the ensemble once the replicas are gone.
 start_replica() {
     local i=$1 dir="$WORK/files/replica-$1"
     mkdir -p "$dir"
-    setsid "$BINARY" run \
+    setsid "${PDEATHSIG[@]}" "$BINARY" run \
         --zk-servers "$ZK_SERVERS" \
         --replica-id "replica-$i" \
         --file-dir "$dir" \
@@ -243,13 +261,20 @@ draw_line() {
 # ---- stopping ----------------------------------------------------------------
 
 # First SIGINT/SIGTERM/SIGHUP: ask the main loop to stop in order. Another one
-# while stopping: do not wait for the replicas any longer.
+# while stopping: do not wait for the replicas any longer. SIGPIPE (whoever
+# read the output is gone, e.g. tee killed by the Ctrl-C) is a stop request
+# too, never a reason to hurry.
 on_signal() {
     local i
+    if [[ $1 == PIPE ]]; then
+        trap '' PIPE # later writes fail with EPIPE, which every writer ignores
+        [[ -n $stop_signal ]] || stop_signal=PIPE
+        return 0
+    fi
     if ((stopping)); then
         for ((i = 1; i <= REPLICAS; i++)); do
             if replica_alive "$i"; then
-                echo "run-cluster: second signal; SIGKILL to replica-$i (pid ${pids[i]})" >&2
+                say "second signal; SIGKILL to replica-$i (pid ${pids[i]})"
                 kill -KILL "${pids[i]}" 2>/dev/null || true
             fi
         done
@@ -273,7 +298,7 @@ stop_replicas() {
         ((${#remaining[@]} > 0)) || return 0
         if ((SECONDS >= deadline)); then
             for i in "${remaining[@]}"; do
-                echo "run-cluster: replica-$i (pid ${pids[i]}) still running after ${STOP_TIMEOUT}s; SIGKILL" >&2
+                say "replica-$i (pid ${pids[i]}) still running after ${STOP_TIMEOUT}s; SIGKILL"
                 kill -KILL "${pids[i]}" 2>/dev/null || true
                 wait "${pids[i]}" 2>/dev/null && exit_status[i]=0 || exit_status[i]=$?
             done
@@ -283,9 +308,19 @@ stop_replicas() {
     done
 }
 
+# zk-ensemble.sh stop finishes even when signalled; its messages go to a file,
+# never to an output whose reader may be gone.
 stop_ensemble() {
     [[ -s $WORK/zk/size ]] || return 0
-    "$here/zk-ensemble.sh" stop "$WORK/zk" 2>/dev/null || true
+    "$here/zk-ensemble.sh" stop "$WORK/zk" </dev/null >>"$WORK/zk/stop.log" 2>&1 || true
+}
+
+# The guardian has nothing left to do once everything is stopped in order.
+stop_guardian() {
+    [[ -n $guardian_pid ]] || return 0
+    kill -TERM "$guardian_pid" 2>/dev/null || true
+    wait "$guardian_pid" 2>/dev/null || true
+    guardian_pid=""
 }
 
 # Runs on every exit. After a stop signal it is the normal way out (a Ctrl-C
@@ -295,6 +330,7 @@ stop_ensemble() {
 cleanup() {
     local status=$?
     set +eu # best effort from here on: every step must run
+    trap '' PIPE # output may be gone; writes fail quietly from here on
     ((cleaned)) && return
     if [[ -n $stop_signal && -n $WORK ]]; then
         finish "SIG$stop_signal"
@@ -305,33 +341,41 @@ cleanup() {
     [[ -n $WORK ]] || exit "$status"
     stop_replicas
     stop_ensemble
-    echo "run-cluster: stopped after an error (status $status); logs kept in $WORK" >&2
+    stop_guardian
+    say "stopped after an error (status $status); logs kept in $WORK"
     exit "$status"
 }
 
 # Stops replicas, then ZooKeeper, prints the summary and exits: 0, except that
 # when DURATION ran out the verdict counts (exactly one leader at the end).
+# The summary is written to $WORK/summary.txt first, then shown: a reader that
+# is gone (tee killed by the same Ctrl-C) loses only the copy on screen.
 finish() {
     local reason=$1 verdict=0 final_leader
     set +eu # best effort from here on: every step must run
+    trap '' PIPE
     ran_for=$(elapsed)
     # The verdict is taken before stopping: Stopping replaces every state.
     final_leader=$(leader_line)
     if [[ $reason == duration && ${#LEADERS[@]} -ne 1 ]]; then verdict=1; fi
 
     stopping=1
-    echo "run-cluster: stopping ($reason): replicas first, then ZooKeeper" >&2
+    say "stopping ($reason): replicas first, then ZooKeeper"
     stop_replicas
     stop_ensemble
+    stop_guardian
     cleaned=1
-    summary
-    if [[ $reason == duration ]]; then
-        if ((verdict == 0)); then
-            echo "RESULT: OK, exactly one leader at the end ($final_leader)"
-        else
-            echo "RESULT: FAIL, ${#LEADERS[@]} leaders at the end ($final_leader)"
+    {
+        summary
+        if [[ $reason == duration ]]; then
+            if ((verdict == 0)); then
+                echo "RESULT: OK, exactly one leader at the end ($final_leader)"
+            else
+                echo "RESULT: FAIL, ${#LEADERS[@]} leaders at the end ($final_leader)"
+            fi
         fi
-    fi
+    } >"$WORK/summary.txt" 2>/dev/null
+    { cat "$WORK/summary.txt"; } 2>/dev/null || true
     exit "$verdict"
 }
 
@@ -382,7 +426,96 @@ summary() {
             echo "  replica-$i (pid ${pids[i]}): $(describe_exit "${exit_status[i]:-0}")"
         fi
     done
-    echo "logs, files and ZooKeeper data are kept in $WORK"
+    echo "logs, files and ZooKeeper data are kept in $WORK (this summary: $WORK/summary.txt)"
+}
+
+# ---- the guardian ------------------------------------------------------------
+
+# "start time" of process $1 (field 22 of /proc/PID/stat) in PROC_START, empty
+# when there is no such process or it is a zombie. Builtins only: it is polled.
+proc_start() {
+    local stat fields
+    PROC_START=""
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    read -r -a fields <<<"${stat##*) }"
+    [[ ${fields[0]} != Z ]] || return 1
+    PROC_START=${fields[19]}
+}
+
+# Pids of live processes whose command line contains every one of the given
+# strings; never the guardian itself (nor its subshells, which share its
+# command line).
+pids_matching() {
+    local d pid cmd want ok
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [[ $pid != "$$" && $pid != "$BASHPID" ]] || continue
+        { cmd=$(tr '\0' ' ' <"$d/cmdline"); } 2>/dev/null || continue
+        [[ -n $cmd ]] || continue
+        ok=1
+        for want in "$@"; do
+            [[ $cmd == *"$want"* ]] || { ok=0; break; }
+        done
+        ((ok)) && proc_start "$pid" && echo "$pid"
+    done
+    return 0
+}
+
+# Waits up to $1 seconds for the replicas of the work dir to exit; true when
+# they are gone. Leaves the survivors in `left`.
+replicas_gone_within() {
+    local deadline=$((SECONDS + $1))
+    while mapfile -t left < <(pids_matching " run " "--file-dir $work/files/replica-") && ((${#left[@]})); do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
+# Started by the script in a session of its own (a terminal's Ctrl-C or hangup
+# never reaches it), it waits for the script's pid to vanish. If the script
+# stopped everything, it finds nothing; otherwise it stops in the script's
+# order: replicas (already sent SIGTERM by their parent-death signal where
+# setpriv supports it; SIGTERM from here otherwise, or if they linger), then
+# every ZooKeeper server of the work dir, and checks until nothing of the run
+# (a process naming the work dir) is left.
+guardian() {
+    local parent=$1 start=$2 work=$3 pdeathsig=$4 pid round left=()
+    set +eu
+    trap '' INT HUP PIPE
+    cd / || true
+    while proc_start "$parent" && [[ $PROC_START == "$start" ]]; do sleep 0.25; done
+    for ((round = 1; round <= 5; round++)); do
+        # A zk-ensemble.sh start cut short stops what it started (its trap).
+        for pid in $(pids_matching "zk-ensemble.sh start $work/zk"); do kill -TERM "$pid" 2>/dev/null; done
+        if ! replicas_gone_within $((pdeathsig && round == 1 ? 3 : 0)); then
+            echo "$(date +%T) script $parent gone; SIGTERM to replicas ${left[*]}"
+            for pid in "${left[@]}"; do kill -CONT "$pid" && kill -TERM "$pid"; done 2>/dev/null
+            if ! replicas_gone_within "$STOP_TIMEOUT"; then
+                echo "$(date +%T) replicas ${left[*]} still running after ${STOP_TIMEOUT}s; SIGKILL"
+                for pid in "${left[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+            fi
+        fi
+        mapfile -t left < <(pids_matching "$work/zk/zk" "zoo.cfg")
+        if ((${#left[@]})); then
+            echo "$(date +%T) script $parent gone; stopping ZooKeeper servers ${left[*]}"
+            for pid in "${left[@]}"; do kill -CONT "$pid" 2>/dev/null; done
+            [[ -s $work/zk/size ]] && "$here/zk-ensemble.sh" stop "$work/zk" </dev/null 2>&1
+            # Servers without a pid file yet (a start cut short) are ours too.
+            for pid in $(pids_matching "$work/zk/zk" "zoo.cfg"); do kill -KILL "$pid" 2>/dev/null; done
+        fi
+        mapfile -t left < <(pids_matching "$work/")
+        ((${#left[@]})) || return 0
+        sleep 1
+    done
+    echo "$(date +%T) not stopped (not started by the script?): ${left[*]}"
+}
+
+# The guardian runs this same script in its own session, output to a log.
+start_guardian() {
+    proc_start "$$" || die "cannot read /proc/$$/stat"
+    setsid bash "$here/run-cluster.sh" --guardian "$$" "$PROC_START" "$WORK" "$((${#PDEATHSIG[@]} > 0))" \
+        </dev/null >>"$WORK/guardian.log" 2>&1 &
+    guardian_pid=$!
 }
 
 # ---- main --------------------------------------------------------------------
@@ -402,19 +535,25 @@ main() {
     local v
     for v in $(compgen -e | grep '^ELECTION_' || true); do unset "$v"; done
 
+    # Replicas get SIGTERM from the kernel if this script dies (util-linux
+    # 2.33+; without it the guardian sends it).
+    if setpriv --pdeathsig TERM true 2>/dev/null; then PDEATHSIG=(setpriv --pdeathsig TERM); fi
+
     trap cleanup EXIT
     trap 'on_signal INT' INT
     trap 'on_signal TERM' TERM
     trap 'on_signal HUP' HUP
+    trap 'on_signal PIPE' PIPE
 
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/election-cluster.XXXX")
-    echo "run-cluster: work dir $WORK" >&2
+    say "work dir $WORK"
+    start_guardian
     start_ensemble
     local i
     for ((i = 1; i <= REPLICAS; i++)); do start_replica "$i"; done
-    echo "run-cluster: started $REPLICAS replicas of $BINARY" >&2
+    say "started $REPLICAS replicas of $BINARY"
     if [[ $view == lines ]]; then
-        echo "run-cluster: one status line a second; kill the leader with 'kill -9 PID' (its pid is on the line), Ctrl-C stops everything" >&2
+        say "one status line a second; kill the leader with 'kill -9 PID' (its pid is on the line), Ctrl-C stops everything"
     fi
 
     started_at=$SECONDS
@@ -422,7 +561,12 @@ main() {
     while :; do
         tick_start=${EPOCHREALTIME/./} # microseconds
         snapshot
-        if [[ $view == live ]]; then draw_live; else draw_line; fi
+        # A write to a reader that is gone fails (SIGPIPE is trapped: a stop).
+        if [[ $view == live ]]; then
+            { draw_live; } 2>/dev/null || true
+        else
+            { draw_line; } 2>/dev/null || true
+        fi
         [[ -z $stop_signal ]] || finish "SIG$stop_signal"
         if [[ -n $duration_s ]] && (($(elapsed) >= duration_s)); then finish duration; fi
         # One tick a second however long the snapshot took.
@@ -435,4 +579,9 @@ main() {
     done
 }
 
+if [[ ${1:-} == --guardian ]]; then
+    shift
+    guardian "$@"
+    exit 0
+fi
 main "$@"

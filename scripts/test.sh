@@ -1,52 +1,175 @@
 #!/usr/bin/env bash
-# `make test`: build, run every test (unit + integration against real ZooKeeper
-# servers the tests start on free loopback ports), then a short chaos pass (each
-# fault of `make chaos` once, against a 3-server ensemble), and end with one
-# summary line.
-set -uo pipefail
-cd "$(dirname "$0")/.." || exit 1
+# `make test`: check this script's counting (scripts/tests/test_test_sh.py),
+# build, run every test (unit + integration against real ZooKeeper
+# servers the tests start on free loopback ports), the run-cluster terminal test
+# (Ctrl-C / hang-up / kill on `make run-cluster`, nothing may be left running),
+# then a short chaos pass (each fault of `make chaos` once, against a 3-server
+# ensemble; as root), and end with one summary line:
+#
+#   tests: N passed, M failed, K skipped
+#
+# Each step is run by run_step NAME PARSER COMMAND...: its output is shown and
+# kept, then PARSER LOG STATUS turns it into "passed failed skipped", which is
+# added to the totals. A step whose command fails counts at least one failure.
+# Sourcing this file (as scripts/tests/test_test_sh.py does) defines the
+# functions and runs nothing.
+
 RELEASE_FLAGS=${RELEASE_FLAGS:--c release --static-swift-stdlib -Xswiftc -use-ld=lld}
+BINARY=.build/release/election
 
-swift build --build-tests || exit 1
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+TOTAL_SKIPPED=0
+STATUS=0
+LOG_DIR=""
+STEPS=0
 
-log=$(mktemp "${TMPDIR:-/tmp}/election-test.XXXXXX")
-trap 'rm -f "$log"' EXIT
-# Serial: the integration suites start ZooKeeper JVMs and daemons; two cores.
-swift test --skip-build --no-parallel 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+# ---- parsers: LOG STATUS -> "passed failed skipped" on stdout -----------------
 
-total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
-failed=$(grep -Ec '^✘ Test .* failed' "$log" || true)
-cases=$(grep -Eo 'with [0-9]+ test cases' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
-skipped=$(grep -Ec '^➜ Test .* skipped' "$log" || true)
-echo
-echo "swift test: ${total} test functions (the parameterised ones ran ${cases:-0} cases), ${failed} failed, ${skipped} skipped (reasons above)"
+# Lines of LOG without terminal colour codes.
+plain_log() {
+    sed -E $'s/\x1b\\[[0-9;]*[A-Za-z]//g' "$1"
+}
 
-# The chaos pass needs root (tmpfs and bind mounts on the file-dirs).
-chaos_passed=0 chaos_failed=0
-if [[ $(id -u) -eq 0 ]]; then
-    echo
-    echo "== short chaos pass (make chaos ROUNDS=1): every fault once against a 3-server ensemble =="
-    # shellcheck disable=SC2086 # RELEASE_FLAGS is a list of flags
-    if swift build $RELEASE_FLAGS; then
-        ROUNDS=1 BINARY=.build/release/election python3 scripts/chaos.py 2>&1 | tee "$log"
-        chaos_status=${PIPESTATUS[0]}
-        line=$(grep -E '^chaos: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-        chaos_passed=$(sed -E 's/^chaos: ([0-9]+) passed.*/\1/' <<<"$line")
-        chaos_failed=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-        if [[ $chaos_status -ne 0 ]]; then
-            status=1
-            [[ ${chaos_failed:-0} -eq 0 ]] && chaos_failed=1
-        fi
+# Swift Testing prints, for a failing test, one `✘ Test name() recorded an
+# issue at …` line per issue, then one `✘ Test name() failed after … with N
+# issues.` (a parameterised one: `✘ Test name(x:) with K test cases failed
+# after …`), and at the end `✘ Test run with T tests in S suites failed after …`.
+# Counted are distinct tests: the names on the "failed after" lines, without
+# the run line and without the per-case lines of a verbose run (`Test case
+# passing … to name(x:) failed after …`). Skipped (or cancelled) tests: `➜ Test
+# name() skipped…`. Passed = the run line's T - failed - skipped; without a run
+# line (the test process died) the tests that printed "passed after". A
+# non-zero STATUS with no failed test found counts one failure (a crash, a
+# build error). Also prints a one-line account on stderr.
+swift_counts() {
+    local log=$1 status=${2:-0} total failed skipped passed cases text
+    text=$(plain_log "$log")
+    failed=$(grep -E '^✘ Test .* failed after ' <<<"$text" |
+        grep -Ev '^✘ Test (run with [0-9]+ tests?( in [0-9]+ suites?)? failed after |case passing )' |
+        sed -E 's/^✘ Test (.*) failed after .*/\1/; s/ with [0-9]+ test cases?$//' |
+        sort -u | grep -c . || true)
+    skipped=$(grep -E '^➜ Test .* (skipped|was cancelled)' <<<"$text" |
+        grep -Ev '^➜ Test case passing ' |
+        sed -E 's/^➜ Test (.*) (skipped|was cancelled).*/\1/' | sort -u | grep -c . || true)
+    total=$(grep -Eo '^[^ ]+ Test run with [0-9]+ tests?' <<<"$text" | tail -1 | grep -Eo '[0-9]+$' || true)
+    if [[ -n $total ]]; then
+        passed=$((total - failed - skipped))
     else
-        status=1
-        chaos_failed=1
+        passed=$(grep -E '^✔ Test .* passed after ' <<<"$text" |
+            grep -Ev '^✔ Test (run with |case passing )' |
+            sed -E 's/^✔ Test (.*) passed after .*/\1/; s/ with [0-9]+ test cases?$//' |
+            sort -u | grep -c . || true)
+        total=$((passed + failed + skipped))
     fi
-else
-    echo "chaos pass skipped: it mounts tmpfs and bind mounts, which needs root (CI runs as root)"
-    skipped=$((skipped + 1))
-fi
+    ((passed >= 0)) || passed=0
+    if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+    cases=$(grep -Eo 'with [0-9]+ test cases' <<<"$text" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+    echo "swift test: ${total} test functions (the parameterised ones ran ${cases} cases), ${failed} failed, ${skipped} skipped (reasons above)" >&2
+    echo "$passed $failed $skipped"
+}
 
-echo
-echo "tests: $((total - failed - skipped + ${chaos_passed:-0})) passed, $((failed + ${chaos_failed:-0})) failed, ${skipped} skipped"
-exit "$status"
+# A line `PREFIX: N passed, M failed[, K skipped]` (the last one in LOG) from
+# a runner of its own; none, or a non-zero STATUS with nothing failed, counts
+# one failure.
+summary_line_counts() {
+    local prefix=$1 log=$2 status=${3:-0} line p=0 f=0 s=0
+    line=$(plain_log "$log" | grep -E "^$prefix: [0-9]+ passed, [0-9]+ failed" | tail -1)
+    if [[ $line =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
+        p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} s=${BASH_REMATCH[4]:-0}
+    else
+        f=1
+    fi
+    if [[ $status -ne 0 && $f -eq 0 ]]; then f=1; fi
+    echo "$p $f $s"
+}
+
+pty_counts() { summary_line_counts "run-cluster pty" "$@"; }
+chaos_counts() { summary_line_counts "chaos" "$@"; }
+
+# A step that is one check: passed when its command exits 0 (e.g. make lint).
+status_counts() {
+    if [[ ${2:-0} -eq 0 ]]; then echo "1 0 0"; else echo "0 1 0"; fi
+}
+
+# ---- steps ---------------------------------------------------------------------
+
+add_counts() {
+    TOTAL_PASSED=$((TOTAL_PASSED + $1))
+    TOTAL_FAILED=$((TOTAL_FAILED + $2))
+    TOTAL_SKIPPED=$((TOTAL_SKIPPED + $3))
+}
+
+# run_step NAME PARSER COMMAND...: runs COMMAND (output on screen and in
+# $LOG_DIR/NAME.log), counts its results with PARSER and adds them.
+run_step() {
+    local name=$1 parser=$2 log status counts p f s
+    shift 2
+    STEPS=$((STEPS + 1))
+    log="$LOG_DIR/step-$STEPS.log"
+    echo
+    echo "== $name =="
+    "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    counts=$("$parser" "$log" "$status")
+    read -r p f s <<<"$counts"
+    add_counts "$p" "$f" "$s"
+    ((status == 0 && f == 0)) || STATUS=1
+    echo "$name: $p passed, $f failed, $s skipped"
+}
+
+# skip_step NAME REASON: counts one skipped test.
+skip_step() {
+    echo
+    echo "$1 skipped: $2"
+    add_counts 0 0 1
+}
+
+main() {
+    set -uo pipefail
+    cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+    LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/election-test.XXXXXX")
+    trap 'rm -rf "$LOG_DIR"' EXIT
+
+    # This script's own counting, on sample output (a second, no build).
+    run_step "test.sh self-test" status_counts python3 scripts/tests/test_test_sh.py
+
+    swift build --build-tests || exit 1
+
+    # Serial: the integration suites start ZooKeeper JVMs and daemons; two cores.
+    run_step "swift test" swift_counts swift test --skip-build --no-parallel
+
+    # The release binary, for the steps that run the daemon as `make run-cluster`
+    # and `make chaos` do.
+    echo
+    echo "== release build (for the run-cluster and chaos steps) =="
+    # shellcheck disable=SC2086 # RELEASE_FLAGS is a list of flags
+    if ! swift build $RELEASE_FLAGS; then
+        echo "release build failed: the run-cluster and chaos steps count as failed"
+        add_counts 0 1 0
+        STATUS=1
+    else
+        # Ctrl-C on `make run-cluster` (plain and piped through tee), the
+        # terminal closed, the script killed: nothing of the run may be left.
+        run_step "run-cluster terminal test" pty_counts \
+            env BINARY="$BINARY" python3 scripts/tests/test_run_cluster_pty.py
+
+        # The chaos pass needs root (tmpfs and bind mounts on the file-dirs).
+        if [[ $(id -u) -eq 0 ]]; then
+            run_step "short chaos pass (make chaos ROUNDS=1): every fault once against a 3-server ensemble" \
+                chaos_counts env ROUNDS=1 BINARY="$BINARY" PYTHONPATH=scripts python3 -m chaos
+        else
+            skip_step "chaos pass" "it mounts tmpfs and bind mounts, which needs root (CI runs as root)"
+        fi
+    fi
+
+    echo
+    echo "tests: ${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed, ${TOTAL_SKIPPED} skipped"
+    exit "$STATUS"
+}
+
+# Run, not sourced (`return` outside a function works only in a sourced file).
+if ! (return 0 2>/dev/null); then
+    main "$@"
+fi

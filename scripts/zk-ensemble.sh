@@ -13,7 +13,8 @@
 #
 # Environment: ZK_JAVA_OPTS (JVM options, default "-Xmx256m -XX:+UseSerialGC"),
 # ZK_CLASSPATH (default: Debian's zookeeper.jar + slf4j-simple.jar),
-# ZK_START_TIMEOUT (seconds to wait for a quorum, default 30).
+# ZK_START_TIMEOUT (seconds to wait for a quorum, default 30), ZK_TICK_TIME
+# (the servers' tickTime in ms, default 500).
 #
 # Only processes whose pid is recorded under DIR, and whose command line names
 # DIR's zoo.cfg, are ever signalled: another ZooKeeper on this machine is safe.
@@ -22,6 +23,7 @@ set -euo pipefail
 ZK_JAVA_OPTS=${ZK_JAVA_OPTS:--Xmx256m -XX:+UseSerialGC}
 ZK_CLASSPATH=${ZK_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar}
 ZK_START_TIMEOUT=${ZK_START_TIMEOUT:-30}
+ZK_TICK_TIME=${ZK_TICK_TIME:-500}
 STOP_TIMEOUT=10
 
 die() {
@@ -172,7 +174,7 @@ cmd_start() {
         echo "$i" >"$dir/zk$i/data/myid"
         # tickTime 500 ms: sessions of 1-10 s are allowed and failover is quick.
         {
-            echo "tickTime=500"
+            echo "tickTime=$ZK_TICK_TIME"
             echo "initLimit=10"
             echo "syncLimit=5"
             echo "dataDir=$dir/zk$i/data"
@@ -187,7 +189,8 @@ cmd_start() {
     echo "$connect" >"$dir/connect"
 
     # Interrupted half-way (Ctrl-C, or the caller's own cleanup): stop what runs.
-    trap 'echo "zk-ensemble: interrupted; stopping the servers started" >&2; cmd_stop "$dir" || true; exit 130' INT TERM
+    # The message may find its reader gone (a Ctrl-C kills tee too): never fatal.
+    trap 'echo "zk-ensemble: interrupted; stopping the servers started" >&2 2>/dev/null || true; cmd_stop "$dir" || true; exit 130' INT TERM HUP
     for ((i = 1; i <= n; i++)); do
         launch "$dir" "$i"
     done
@@ -215,8 +218,9 @@ cmd_start() {
 cmd_stop() {
     local dir=$1 n i pid deadline alive
     # A stop cut short would leave servers running: finish it (it takes at most
-    # STOP_TIMEOUT seconds), even when a second Ctrl-C hits the process group.
-    trap '' INT TERM HUP
+    # STOP_TIMEOUT seconds), even when a second Ctrl-C hits the process group;
+    # a message whose reader is gone (SIGPIPE ignored: EPIPE) is not fatal.
+    trap '' INT TERM HUP PIPE
     n=$(ensemble_size "$dir")
     for ((i = 1; i <= n; i++)); do
         if server_alive "$dir" "$i"; then
@@ -233,7 +237,7 @@ cmd_stop() {
         if ((SECONDS >= deadline)); then
             for i in "${alive[@]}"; do
                 pid=$(server_pid "$dir" "$i") || continue
-                echo "zk-ensemble: zk$i (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; SIGKILL" >&2
+                echo "zk-ensemble: zk$i (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; SIGKILL" >&2 2>/dev/null || true
                 kill -KILL "$pid" 2>/dev/null || true
             done
             sleep 0.5
@@ -244,7 +248,7 @@ cmd_stop() {
     for ((i = 1; i <= n; i++)); do
         server_alive "$dir" "$i" || rm -f "$dir/zk$i/pid"
     done
-    echo "zk-ensemble: stopped $dir" >&2
+    echo "zk-ensemble: stopped $dir" >&2 2>/dev/null || true
 }
 
 cmd_kill() {

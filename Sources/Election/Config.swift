@@ -1,4 +1,4 @@
-/// The daemon's settings, validated; see SPEC §1 and the README's flags table.
+/// The daemon's settings, validated; see the README's flags table and docs/design.md.
 public struct ElectionConfig: Sendable, Equatable {
     public var zkServers: String
     public var leaderTimeout: Duration

@@ -1,4 +1,4 @@
-/// Checks the history that election files record (SPEC §4): no overlap of leaders,
+/// Checks the history that election files record (docs/design.md, "Invariants"): no overlap of leaders,
 /// no partial or unparsable file, capacity kept, counters without gaps or repeats.
 public struct HistoryVerifier: Sendable {
     /// One election file as read back.

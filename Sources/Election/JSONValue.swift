@@ -1,6 +1,12 @@
 /// The small, flat JSON this project writes and reads (identity, file content, log
-/// lines, reports): objects of strings, integers, booleans and string lists. Written
-/// by hand so the daemon does not load Foundation (RSS is a target: see `make bench`).
+/// lines, reports): objects of strings, integers, booleans and string lists.
+///
+/// Written by hand, not with JSONEncoder, for resident memory (a `make bench`
+/// budget): a small program that calls JSONEncoder and ISO 8601 formatting was
+/// measured about 3 MiB larger at rest than one that only links
+/// FoundationEssentials, which swift-argument-parser pulls in anyway
+/// (docs/design.md, "Memory"). The parser reads only this project's own output
+/// (election files, candidate data, its own reports), not arbitrary JSON.
 public enum JSONValue: Equatable, Sendable {
     case string(String)
     case int(Int64)

@@ -1,7 +1,7 @@
 import Logging
 import Synchronization
 
-/// The five states of SPEC §2.
+/// The five states (docs/design.md, "States"; the README's diagram).
 public enum StateName: String, Sendable, CaseIterable {
     case initializing = "Init"
     case attempter = "Attempter"

@@ -3,7 +3,7 @@
 #endif
 
 /// Wall-clock time as RFC 3339 UTC with milliseconds (`2026-11-29T18:34:57.414Z`),
-/// without Foundation.
+/// without Foundation's ISO 8601 formatter, for the reason `JSONValue` gives.
 public enum WallClock {
     /// Milliseconds since 1970 now.
     public static func nowMillis() -> Int64 {

@@ -411,7 +411,7 @@ private func sessionWatcher(_ zh: OpaquePointer?, _ type: Int32, _ state: Int32,
 }
 
 /// Node watchers also receive every session event without being consumed (see the
-/// notes on the C client); only a node event or the session's end fires the watch.
+/// docs/design.md, "The C client"); only a node event or the session's end fires the watch.
 private func nodeWatcher(_ type: Int32, _ state: Int32, _ context: UnsafeMutableRawPointer?) {
     let token = UInt(bitPattern: context)
     let event: ZKNodeEvent

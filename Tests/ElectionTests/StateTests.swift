@@ -433,3 +433,18 @@ extension StateTests {
     }
 }
 
+extension StateTests {
+    /// A candidate found by our prefix (a resumed session, a lost create reply) is
+    /// ours only if our session owns it.
+    @Test func aCandidateWithOurPrefixOwnedByAnotherSessionIsNeverLed() async throws {
+        let session = try await connected()
+        let other = try await connected()
+        let prefix = Candidate.forSession(replica: "r1", sessionID: session.sessionID).prefix
+        let planted = try await other.create("/election/" + prefix, data: [], mode: .ephemeralSequential)
+        let (next, reason) = try await step(AttempterState(session: session, candidate: Candidate(prefix: prefix)))
+        #expect(next is FailoverState)
+        #expect(reason.code == .foreignCandidate)
+        #expect(zk.stat(planted.path)?.ephemeralOwner == other.sessionID, "the other session's znode is left alone")
+    }
+}
+

@@ -1,0 +1,50 @@
+"""`make chaos`: fault injection against a real 3-server ZooKeeper ensemble on
+loopback and three replicas of the release binary.
+
+Every fault is repeated ROUNDS times. After each one the suite checks that
+exactly one leader is working again within session timeout + 2 s of the heal
+(for killed leaders: of the kill), counts zombie writes, and runs
+`election verify` over every replica's directory (with --capacity) and over an
+archive of every file the suite has seen (no capacity: the whole history).
+
+    ROUNDS=1 BINARY=.build/release/election PYTHONPATH=scripts python3 -m chaos
+
+(`python3 scripts/chaos.py` runs the same.)
+
+Environment:
+  ROUNDS   repetitions of each fault (default 1)
+  BINARY   the election executable (default .build/release/election)
+  FAULTS   comma-separated fault names to run (default: all; see faults.py)
+  KEEP=1   keep the work directory (logs, ZooKeeper data, archived files)
+
+The topology: each replica reaches ZooKeeper only through its own TCP proxy
+(one listener per server, per replica, inside this process), so one replica's
+connection can be blackholed alone. Each replica's --file-dir is its own small
+tmpfs (2 MiB), so "read-only" is a read-only bind mount stacked on it and
+"full" is a filler file written until ENOSPC. A foreign file
+(operator-notes.txt) lies in every directory and must survive, as must the filler.
+
+Zombie writes: a SIGSTOPped leader's files of its old term that appear after
+SIGCONT; a blackholed leader's files of its term written more than the session
+timeout into the blackhole; any file written more than the session timeout into
+a quorum loss. Besides `election verify`, the poller (every 25 ms) checks that
+each file in a replica's directory names that replica as its writer.
+
+Needs root (mounts). Everything the suite starts (replicas, ZooKeeper servers,
+zkCli runs, mounts) is tracked and undone on every way out: normal end, an
+exception, SIGINT/SIGTERM/SIGHUP, interpreter exit. Processes and mounts that
+it did not make are never touched.
+
+Output: progress lines, a markdown table, chaos/results/chaos-<timestamp>.json,
+and a last line `chaos: N passed, M failed` (one per fault kind). The exit
+status is 1 if any fault kind failed, 2 if the suite could not run.
+
+The package:
+  common       settings, log line, parsers, bookkeeping of processes and mounts
+  topology     ZooKeeper ensemble, TCP proxies, replicas, tmpfs and bind mounts
+  observation  directory poller and file events, waits, checks, `election verify`
+  faults       the fault kinds: a registry, one decorated function per kind
+  report       per-round Results, the table, the JSON, the summary line
+  suite        the run: setup, every fault x ROUNDS, restore/verify, teardown
+  __main__     environment, signals, cleanup on every way out, exit status
+"""

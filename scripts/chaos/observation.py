@@ -1,0 +1,260 @@
+"""What the suite sees: a poller that reads (and archives) every file any
+replica writes, the file events it records, the replicas' logged transitions,
+and the checks built on them: a working leader within the deadline, an old
+leader that left Leader and rejoined, `election verify` over the directories
+and over the archive of every file seen.
+
+`Observations` is a mixin of the suite (suite.Chaos): it expects `replicas`,
+`poller`, `zk`, `binary`, `work` and `seen_violations` on the instance."""
+
+import json
+import os
+import threading
+import time
+
+from .common import (
+    CAPACITY, DEADLINE, FILE_RE, FOREIGN, FOREIGN_TEXT, GIVE_UP, POLL, RECOVER_LIMIT,
+    STEADY_MIN_FILES, STEADY_WINDOW, parse_time, run,
+)
+
+# ---- the directory poller: sees (and archives) every file any replica writes ------
+
+
+class FileEvent:
+    __slots__ = ("replica", "name", "token", "counter", "time", "seen", "pid", "writer")
+
+    def __init__(self, replica, name, token, counter, t, seen, pid, writer):
+        self.replica, self.name, self.token, self.counter = replica, name, token, counter
+        self.time, self.seen, self.pid, self.writer = t, seen, pid, writer
+
+    def as_dict(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class Poller:
+    def __init__(self, replicas):
+        self.replicas = replicas
+        self.lock = threading.Lock()
+        self.events = []
+        self.known = {r.name: set() for r in replicas}
+        self.max_token = 0
+        self.missed = 0  # files that vanished before they could be read
+        self.anomalies = []  # e.g. a file in r1's directory written by r2
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="poller", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=5)
+
+    def _run(self):
+        while not self.stopping.is_set():
+            for r in self.replicas:
+                try:
+                    self.scan(r)
+                except Exception as e:  # never let the poller die
+                    self.anomalies.append(f"poller error on {r.name}: {e!r}")
+            time.sleep(POLL)
+
+    def scan(self, r):
+        try:
+            names = os.listdir(r.dir)
+        except OSError:
+            return
+        known = self.known[r.name]
+        for n in sorted(names):
+            m = FILE_RE.match(n)
+            if not m or n in known:
+                continue
+            seen = time.time()
+            try:
+                with open(os.path.join(r.dir, n), "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                data = None
+            except OSError:
+                continue
+            known.add(n)
+            token, counter = int(m.group(1)), int(m.group(2))
+            t, pid, writer = seen, None, None
+            if data is None:
+                self.missed += 1
+            else:
+                try:
+                    c = json.loads(data)
+                    t = parse_time(c.get("time")) or seen
+                    pid, writer = c.get("pid"), c.get("replica")
+                except ValueError:
+                    pass  # verify reports partial files
+                with open(os.path.join(r.archive, n), "wb") as f:
+                    f.write(data)
+                if writer is not None and writer != r.name:
+                    self.anomalies.append(f"{r.name}/{n} was written by {writer}")
+            ev = FileEvent(r.name, n, token, counter, t, seen, pid, writer)
+            with self.lock:
+                self.events.append(ev)
+                self.max_token = max(self.max_token, token)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events), self.max_token
+
+    def steady(self, since, exclude=None):
+        """A working leader: for at least STEADY_WINDOW only one replica gained
+        files (files written at or after `since`), all of one token, the
+        highest token seen, at least STEADY_MIN_FILES of them in the window. Returns
+        (replica, token, start) where start is the time of the first file of
+        that term after the last file anybody else wrote since `since`."""
+        events, max_token = self.snapshot()
+        now = time.time()
+        evs = [e for e in events if e.time >= since]
+        recent = [e for e in evs if e.seen > now - STEADY_WINDOW]
+        if len(recent) < STEADY_MIN_FILES:
+            return None
+        keys = {(e.replica, e.token) for e in recent}
+        if len(keys) != 1:
+            return None
+        rep, tok = keys.pop()
+        if tok < max_token or rep == exclude:
+            return None
+        last_other = max((e.time for e in evs if (e.replica, e.token) != (rep, tok)), default=-1)
+        first = min(e.time for e in evs if (e.replica, e.token) == (rep, tok) and e.time > last_other)
+        if now - first < STEADY_WINDOW:
+            return None  # the only writer, but not for long enough yet
+        return rep, tok, first
+
+
+# ---- checks on what was seen ---------------------------------------------------------
+
+
+class Observations:
+    """The suite's waits and checks (mixed into suite.Chaos)."""
+
+    def wait_steady(self, timeout=GIVE_UP):
+        """Waits until the cluster is quiet: three replicas alive, every
+        ZooKeeper server serving, exactly one working leader (files), which is
+        the one replica whose log says Leader, the others Attempter."""
+        end = time.time() + timeout
+        while time.time() < end:
+            s = self.poller.steady(time.time() - STEADY_WINDOW - 0.5)
+            if s and all(r.alive() for r in self.replicas) and self.zk.serving():
+                states = {r.name: r.state() for r in self.replicas}
+                if states[s[0]] == "Leader" and all(
+                    st == "Attempter" for n, st in states.items() if n != s[0]
+                ):
+                    return s
+            time.sleep(0.1)
+        return None
+
+    def wait_working(self, res, since, ref, exclude=None, what="working leader"):
+        """Waits for a working leader whose files start at or after `since`;
+        the time from `ref` to its first file must be within DEADLINE."""
+        end = ref + GIVE_UP
+        while time.time() < end:
+            s = self.poller.steady(since, exclude)
+            if s:
+                rep, tok, first = s
+                took = max(0.0, first - ref)
+                if took > DEADLINE:
+                    res.missed.append(f"{what} after {took:.2f}s > {DEADLINE:.1f}s")
+                return rep, tok, took
+            time.sleep(0.05)
+        res.missed.append(f"no {what} after {GIVE_UP:.0f}s")
+        return None
+
+    def collect_log(self, res, r, offset, key=None):
+        res.evidence[key or f"{r.name}.{r.incarnation} log"] = r.tail(offset, 60)
+
+    def wait_state(self, r, offset, predicate, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            tr = r.transitions(offset)
+            if predicate(tr):
+                return tr
+            time.sleep(0.05)
+        return None
+
+    def check_left_leader(self, res, r, offset, want_to=None, want_reason=None, timeout=DEADLINE):
+        def pred(tr):
+            for _, d in tr:
+                if d.get("from") == "Leader" and (want_to is None or d.get("to") == want_to):
+                    if want_reason is None or want_reason in d.get("reason", ""):
+                        return True
+            return False
+
+        tr = self.wait_state(r, offset, pred, timeout)
+        if tr is None:
+            res.failures.append(
+                f"{r.name} logged no transition from Leader"
+                + (f" to {want_to}" if want_to else "")
+                + (f" with '{want_reason}'" if want_reason else "")
+            )
+            self.collect_log(res, r, offset)
+        else:
+            left = [d for _, d in tr if d.get("from") == "Leader"][0]
+            res.notes[f"{r.name} left Leader"] = f"to={left.get('to')} reason={left.get('reason')}"
+
+    def check_rejoined(self, res, r, offset, since, timeout=RECOVER_LIMIT):
+        """After the heal the replica must end up a candidate again (Attempter,
+        or Leader if it legitimately won again)."""
+        end = since + timeout
+        while time.time() < end:
+            tr = r.transitions(offset)
+            if r.alive() and tr and tr[-1][1].get("to") in ("Attempter", "Leader"):
+                res.notes[f"{r.name} back to {tr[-1][1].get('to')} after heal"] = round(time.time() - since, 2)
+                return
+            time.sleep(0.05)
+        res.failures.append(f"{r.name} not back to Attempter within {timeout:.0f}s of the heal (state {r.state()})")
+        self.collect_log(res, r, offset)
+
+    def verify(self, res):
+        """`election verify` over the live directories (capacity checked) and
+        over the archive of every file seen (the whole history). Violations not
+        reported before count for this fault."""
+        found = []
+        names = [r.name for r in self.replicas]
+        for base, cap in ((os.path.join(self.work, "files"), True), (os.path.join(self.work, "archive"), False)):
+            cmd = [self.binary, "verify", *names, "--json"] + (["--capacity", str(CAPACITY)] if cap else [])
+            p = run(cmd, timeout=60, cwd=base)
+            try:
+                report = json.loads(p.stdout)
+                found += report.get("violations", [])
+            except ValueError:
+                found.append(f"verify ({'live' if cap else 'archive'}) exit {p.returncode}: "
+                             f"{p.stdout.strip()[-300:]} {p.stderr.strip()[-300:]}")
+        found += self.poller.anomalies
+        for r in self.replicas:  # a file that is not an election file is never touched
+            path = os.path.join(r.dir, FOREIGN)
+            try:
+                with open(path, "rb") as f:
+                    intact = f.read() == FOREIGN_TEXT
+            except OSError:
+                intact = False
+            if not intact:
+                res.failures.append(f"foreign file {r.name}/{FOREIGN} changed or removed")
+                with open(path, "wb") as f:
+                    f.write(FOREIGN_TEXT)
+        for v in found:
+            if v not in self.seen_violations:
+                self.seen_violations.add(v)
+                res.violations.append(v)
+        if res.violations:
+            for r in self.replicas:
+                res.evidence[f"{r.name} files"] = sorted(os.listdir(r.dir))
+
+    def file_events(self, pred):
+        events, _ = self.poller.snapshot()
+        return [e for e in events if pred(e)]
+
+    def noticed(self, r, offset, t_end):
+        """When the old leader logged leaving Leader (the operator's delete
+        happened just before; zkCli's JVM takes a while to exit), else t_end."""
+        for _, d in r.transitions(offset):
+            if d.get("from") == "Leader":
+                t = parse_time(d.get("ts"))
+                if t is not None:
+                    return min(t, t_end)
+        return t_end
