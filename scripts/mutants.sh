@@ -54,7 +54,7 @@ for p in "${patches[@]}"; do
             swift test --package-path "$tree" --scratch-path "$scratch" --skip-build --no-parallel \
             --filter "$tests" >"$log" 2>&1
         status=$?
-        failing=$(grep -Eo '^✘ Test [^ ]+' "$log" | sed 's/^✘ Test //' | sort -u | head -3 | paste -sd, -)
+        failing=$(grep -Eo '^✘ Test [^ ]+\(' "$log" | tr -d "(" | sed 's/^✘ Test //' | sort -u | head -3 | paste -sd, -)
         if [[ $status -ne 0 ]]; then
             verdict="killed by ${failing:-exit $status}"
             killed=$((killed + 1))

@@ -10,6 +10,32 @@ public struct ElectionConfig: Sendable, Equatable {
     public var replicaID: String
     /// Where the session is remembered for a resume after a crash; nil: never.
     public var stateFile: String?
+    /// Where the HTTP status endpoints listen (`host:port`); nil: off.
+    public var httpAddress: (host: String, port: Int)?
+
+    public static func == (a: ElectionConfig, b: ElectionConfig) -> Bool {
+        a.zkServers == b.zkServers && a.leaderTimeout == b.leaderTimeout && a.attempterTimeout == b.attempterTimeout
+            && a.fileDir == b.fileDir && a.storageCapacity == b.storageCapacity && a.sessionTimeout == b.sessionTimeout
+            && a.electionPath == b.electionPath && a.replicaID == b.replicaID && a.stateFile == b.stateFile
+            && a.httpAddress?.host == b.httpAddress?.host && a.httpAddress?.port == b.httpAddress?.port
+    }
+
+    public init(
+        zkServers: String, leaderTimeout: Duration, attempterTimeout: Duration, fileDir: String,
+        storageCapacity: Int, sessionTimeout: Duration, electionPath: String, replicaID: String,
+        stateFile: String? = nil, httpAddress: (host: String, port: Int)? = nil
+    ) {
+        self.zkServers = zkServers
+        self.leaderTimeout = leaderTimeout
+        self.attempterTimeout = attempterTimeout
+        self.fileDir = fileDir
+        self.storageCapacity = storageCapacity
+        self.sessionTimeout = sessionTimeout
+        self.electionPath = electionPath
+        self.replicaID = replicaID
+        self.stateFile = stateFile
+        self.httpAddress = httpAddress
+    }
 
     /// The settings, in the order of the README's table.
     public enum Setting: String, CaseIterable, Sendable {
@@ -22,6 +48,7 @@ public struct ElectionConfig: Sendable, Equatable {
         case electionPath = "election-path"
         case replicaID = "replica-id"
         case stateFile = "state-file"
+        case httpAddr = "http-addr"
 
         public var flag: String { "--" + rawValue }
         /// `ELECTION_` + the flag name upper-cased, `-` → `_`.
@@ -41,6 +68,7 @@ public struct ElectionConfig: Sendable, Equatable {
             case .electionPath: return "/election"
             case .replicaID: return nil  // the host name, filled in by the caller
             case .stateFile: return nil  // <file-dir>/.election-session-<replica-id>
+            case .httpAddr: return nil  // off
             }
         }
     }
@@ -90,6 +118,14 @@ public struct ElectionConfig: Sendable, Equatable {
             stateFile = text == "none" ? nil : text
         }
 
+        var httpAddress: (host: String, port: Int)?
+        if let text = raw(.httpAddr), !text.isEmpty {
+            guard let address = HostPort.parse(text) else {
+                throw ConfigError(.httpAddr, "'\(text)' is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::]:8080)")
+            }
+            httpAddress = address
+        }
+
         return ElectionConfig(
             zkServers: servers,
             leaderTimeout: try duration(.leaderTimeout),
@@ -99,7 +135,8 @@ public struct ElectionConfig: Sendable, Equatable {
             sessionTimeout: try duration(.sessionTimeout),
             electionPath: electionPath,
             replicaID: replicaID,
-            stateFile: stateFile)
+            stateFile: stateFile,
+            httpAddress: httpAddress)
     }
 }
 
@@ -153,6 +190,19 @@ public enum ServerList {
             }
         }
         return nil
+    }
+}
+
+/// `host:port` with a port from 1 to 65535; `[v6]:port` for IPv6.
+public enum HostPort {
+    public static func parse(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = text[..<colon]
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "\t" || $0 == "/" }),
+            let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port)
+        else { return nil }
+        return (String(host), port)
     }
 }
 

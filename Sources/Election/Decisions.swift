@@ -22,10 +22,15 @@ public struct Candidate: Sendable, Equatable {
 
 /// The pure decisions of the election, kept apart from I/O so they can be tested alone.
 public enum Decisions {
-    /// ZooKeeper's sequence suffix: the last 10 digits of a sequential znode's name.
+    /// ZooKeeper's sequence suffix: the last 10 digits of a candidate's name, after
+    /// the `_` that ends our prefix. Anything else (a foreign name, a sign from a
+    /// counter that wrapped past 2^31) is not a candidate: it is ignored, so it can
+    /// stall an election but never make a second leader.
     public static func sequence(of name: String) -> Int64? {
         let digits = name.suffix(10)
-        guard digits.count == 10, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        guard digits.count == 10, name.utf8.count > 10, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            name.dropLast(10).last == "_"
+        else { return nil }
         return Int64(digits)
     }
 

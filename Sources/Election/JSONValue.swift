@@ -12,6 +12,9 @@ public enum JSONValue: Equatable, Sendable {
     case int(Int64)
     case bool(Bool)
     case strings([String])
+    case null
+    /// A list of values (objects in reports such as `election status --json`).
+    case array([JSONValue])
     case object([(String, JSONValue)])
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
@@ -20,6 +23,8 @@ public enum JSONValue: Equatable, Sendable {
         case (.int(let x), .int(let y)): return x == y
         case (.bool(let x), .bool(let y)): return x == y
         case (.strings(let x), .strings(let y)): return x == y
+        case (.null, .null): return true
+        case (.array(let x), .array(let y)): return x == y
         case (.object(let x), .object(let y)): return x.map(\.0) == y.map(\.0) && x.map(\.1) == y.map(\.1)
         default: return false
         }
@@ -32,6 +37,8 @@ public enum JSONValue: Equatable, Sendable {
         case .int(let n): return String(n)
         case .bool(let b): return b ? "true" : "false"
         case .strings(let list): return "[" + list.map(JSONValue.quote).joined(separator: ",") + "]"
+        case .null: return "null"
+        case .array(let list): return "[" + list.map(\.text).joined(separator: ",") + "]"
         case .object(let fields):
             return "{" + fields.map { JSONValue.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
         }

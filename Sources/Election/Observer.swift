@@ -23,6 +23,11 @@ public protocol ElectionObserver: Sendable {
     func leadership(_ grant: LeaderGrant?)
     /// The leader as last seen by this replica (nil: none or unknown).
     func leaderObserved(_ leader: LeaderInfo?)
+    /// This candidate's predecessor went away: its race to lead starts now.
+    func predecessorGone()
+    /// The state loop starts waiting, at most until `until` (for liveness: a wait is
+    /// not a wedge, a wait far past its deadline is).
+    func waiting(until: ContinuousClock.Instant)
     /// The state loop made progress (a wake-up, a request answered): for liveness.
     func progressed()
 }
@@ -36,6 +41,8 @@ extension ElectionObserver {
     public func confirmed(roundTrip: Duration, lease: Lease) {}
     public func leadership(_ grant: LeaderGrant?) {}
     public func leaderObserved(_ leader: LeaderInfo?) {}
+    public func predecessorGone() {}
+    public func waiting(until: ContinuousClock.Instant) {}
     public func progressed() {}
 }
 
@@ -101,5 +108,7 @@ public struct Observers: ElectionObserver {
     }
     public func leadership(_ grant: LeaderGrant?) { for o in all { o.leadership(grant) } }
     public func leaderObserved(_ leader: LeaderInfo?) { for o in all { o.leaderObserved(leader) } }
+    public func predecessorGone() { for o in all { o.predecessorGone() } }
+    public func waiting(until: ContinuousClock.Instant) { for o in all { o.waiting(until: until) } }
     public func progressed() { for o in all { o.progressed() } }
 }

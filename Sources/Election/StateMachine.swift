@@ -80,6 +80,10 @@ public struct ElectionEnvironment: Sendable {
     public var observer: any ElectionObserver
     public let requests: Requests
     public let failures = FailureCounter()
+    /// Keep a watch on the current leader so that status readers learn of a
+    /// handover at once (costs each follower one read per leader change; on when
+    /// the HTTP endpoints are).
+    public var tracksLeader = false
 
     public init(
         config: ElectionConfig, sessions: any SessionFactory, identity: Identity, logger: Logger,

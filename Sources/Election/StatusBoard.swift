@@ -19,18 +19,35 @@ public struct StatusSnapshot: Sendable {
     public var leader: LeaderInfo?
     /// The last time the state loop made progress (monotonic).
     public var lastProgress: ContinuousClock.Instant
+    /// Set while the state loop waits: the deadline of that wait.
+    public var waitingUntil: ContinuousClock.Instant?
 
     /// True only where a write is allowed right now (the write path's rule).
     public func isLeader(now: ContinuousClock.Instant = .now) -> Bool { grant?.holds(now: now) ?? false }
+
+    /// Ready for traffic: Init has completed once and the election is not in Failover.
+    public var isReady: Bool { initialized && state != .failover && state != .stopping }
+
+    /// The state loop is alive and not wedged: it is waiting and not far past the
+    /// deadline of its wait, or it made progress within `bound`. Every request it
+    /// makes is bounded by ZooKeeper's own timeouts, and every wait by a deadline,
+    /// so a loop past `bound` is stuck.
+    public func isAlive(now: ContinuousClock.Instant = .now, bound: Duration) -> Bool {
+        if let waitingUntil { return now <= waitingUntil + bound }
+        return now - lastProgress <= bound
+    }
 }
 
 /// The lock-protected snapshot, kept current as an observer.
 public final class StatusBoard: ElectionObserver {
     private let current: Mutex<StatusSnapshot>
 
-    public init(replica: String) {
+    private let host: String
+
+    public init(identity: Identity) {
+        host = identity.host
         current = Mutex(
-            StatusSnapshot(replica: replica, sinceMillis: WallClock.nowMillis(), lastProgress: .now))
+            StatusSnapshot(replica: identity.replica, sinceMillis: WallClock.nowMillis(), lastProgress: .now))
     }
 
     public var snapshot: StatusSnapshot { current.withLock { $0 } }
@@ -42,6 +59,7 @@ public final class StatusBoard: ElectionObserver {
             s.sinceMillis = now
             s.lastReason = reason
             s.lastProgress = .now
+            s.waitingUntil = nil
             if from == .initializing && to == .attempter { s.initialized = true }
             if to != .leader { s.grant = nil }
         }
@@ -70,13 +88,19 @@ public final class StatusBoard: ElectionObserver {
         current.withLock { s in
             s.grant = grant
             if let grant {
-                s.leader = LeaderInfo(
-                    replica: s.replica, host: Identity.hostName(), znode: grant.znode, token: grant.token)
+                s.leader = LeaderInfo(replica: s.replica, host: host, znode: grant.znode, token: grant.token)
             }
         }
     }
 
     public func leaderObserved(_ leader: LeaderInfo?) { current.withLock { $0.leader = leader } }
 
-    public func progressed() { current.withLock { $0.lastProgress = .now } }
+    public func waiting(until: ContinuousClock.Instant) { current.withLock { $0.waitingUntil = until } }
+
+    public func progressed() {
+        current.withLock { s in
+            s.lastProgress = .now
+            s.waitingUntil = nil
+        }
+    }
 }

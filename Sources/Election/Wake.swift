@@ -34,6 +34,8 @@ enum Wake: Sendable, Equatable {
     case session(ZKConnectionState)
     case stop
     case resign
+    /// The watch on the current leader's znode fired (status tracking only).
+    case leaderChanged
 }
 
 /// Thrown by `untilStopped` when a stop request arrives while a request is out.
@@ -44,10 +46,11 @@ extension ElectionEnvironment {
     /// `wakeOn` accepts, a resign request (when given), or a stop request.
     func waitForWake(
         until deadline: ContinuousClock.Instant, watch: ZKWatch? = nil, session: (any CoordinationSession)? = nil,
-        resign: OneShot<Void>? = nil, wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
+        resign: OneShot<Void>? = nil, leader: ZKWatch? = nil, wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
     ) async -> Wake {
         if requests.stopRequested { return .stop }
         let stop = requests.stop
+        observer.waiting(until: deadline)
         let first = await withTaskGroup(of: Wake?.self) { group in
             group.addTask {
                 do {
@@ -63,6 +66,9 @@ extension ElectionEnvironment {
             }
             if let resign {
                 group.addTask { await resign.next().map { .resign } }
+            }
+            if let leader {
+                group.addTask { await leader.next().map { _ in .leaderChanged } }
             }
             if let session {
                 group.addTask {

@@ -11,7 +11,7 @@ struct ElectionCommand: AsyncParsableCommand {
         commandName: "election",
         abstract: "Leader election through ZooKeeper ephemeral nodes; only the leader does the work.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, VerifyCommand.self],
+        subcommands: [RunCommand.self, StatusCommand.self, VerifyCommand.self, ProbeCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 
@@ -41,10 +41,10 @@ enum Main {
     }
 
     /// One line on stderr, exit 64 (EX_USAGE): nothing has been touched yet.
-    static func fail(_ line: String) -> Never {
+    static func fail(_ line: String, status: Int32 = 64) -> Never {
         let text = line.split(whereSeparator: \.isNewline).joined(separator: "; ") + "\n"
         _ = text.withCString { write(2, $0, strlen($0)) }
-        exit(64)
+        exit(status)
     }
 
     /// The parser's message, with the env var of any setting it names.

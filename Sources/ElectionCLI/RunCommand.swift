@@ -1,4 +1,6 @@
 import ArgumentParser
+import CoreMetrics
+import Prometheus
 import Election
 import Logging
 import ZooKeeper
@@ -40,6 +42,9 @@ struct RunCommand: AsyncParsableCommand {
             Default: <file-dir>/.election-session-<replica-id>.
             """)
     var stateFile: String?
+    @Option(
+        help: "Serve /healthz /readyz /leader /status /metrics on this host:port (e.g. 127.0.0.1:8080). Default: off.")
+    var httpAddr: String?
     @Option(help: "Log format: text (logfmt) or json. Default text.")
     var logFormat: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.")
@@ -63,6 +68,7 @@ struct RunCommand: AsyncParsableCommand {
         flags[.electionPath] = electionPath
         flags[.replicaID] = replicaId
         flags[.stateFile] = stateFile
+        flags[.httpAddr] = httpAddr
         let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: Identity.hostName())
 
         let formatText = logFormat ?? environment["ELECTION_LOG_FORMAT"] ?? "text"
@@ -99,27 +105,56 @@ struct RunCommand: AsyncParsableCommand {
                 "session_timeout": "\(DurationParser.format(config.sessionTimeout))",
             ])
 
-        let board = StatusBoard(replica: config.replicaID)
-        let observer = Observers([board])
+        let environment = currentEnvironment()
+        let identity = Identity(replica: config.replicaID)
+        let board = StatusBoard(identity: identity)
+        // A loop with no progress for this long, outside a wait within its deadline,
+        // is wedged: /healthz fails and systemd's watchdog is no longer fed.
+        let aliveBound = config.sessionTimeout * 2 + .seconds(5)
+        var observers: [any ElectionObserver] = [board]
+        var server: HTTPServer?
+        if let address = config.httpAddress {
+            var factory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+            factory.durationHistogramBuckets = MetricsObserver.buckets
+            MetricsSystem.bootstrap(factory)
+            observers.append(MetricsObserver(version: ElectionCommand.configuration.version))
+            let endpoints = Endpoints(board: board, registry: factory.registry, aliveBound: aliveBound)
+            do {
+                let started = try await HTTPServer.start(host: address.host, port: address.port, endpoints: endpoints)
+                logger.info("serving HTTP", metadata: ["address": "\(started.localAddress)"])
+                server = started
+            } catch {
+                Main.fail(
+                    "election: cannot listen on \(address.host):\(address.port) (--http-addr, ELECTION_HTTP_ADDR): \(error)",
+                    status: 69)
+            }
+        }
+        let notifier = SystemdNotifier(environment: environment)
+        if let notifier { observers.append(notifier) }
+        let observer = Observers(observers)
         let sessions = ZKSessionFactory(
             servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
             stateFile: config.stateFile, logger: logger,
             onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) })
-        let env = ElectionEnvironment(
-            config: config, sessions: sessions, identity: Identity(replica: config.replicaID), logger: logger,
-            observer: observer)
+        var env = ElectionEnvironment(
+            config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
+        env.tracksLeader = server != nil
+        let requests = env.requests
         let log = logger
         let signals = SignalTable.install { action, name in
             switch action {
             case .stop: break  // delivered through `stops` below
             case .resign:
                 log.notice("resign requested", metadata: ["signal": "\(name)"])
-                env.requests.resign()
+                requests.resign()
             case .dumpStatus:
                 log.notice("status", metadata: board.snapshot.logMetadata)
             }
         }
+        let keepAlive = Task { await notifier?.keepAlive { board.snapshot.isAlive(bound: aliveBound) } }
         await Runner(env: env) { name in _exit(128 + (SignalTable.number(of: name) ?? 15)) }.run(stops: signals.stops)
+        keepAlive.cancel()
+        await server?.stop()
         sessions.forgetSession()
         withExtendedLifetime(signals) {}
     }

@@ -33,3 +33,18 @@ final class RecordingObserver: ElectionObserver {
     func confirmed(roundTrip: Duration, lease: Lease) { log.withLock { $0.confirmations += 1 } }
     func leadership(_ grant: LeaderGrant?) { log.withLock { $0.leadershipChanges.append(grant != nil) } }
 }
+
+/// The task's value, or nil when it is not done within `limit`: then the task is
+/// cancelled (the states answer cancellation by returning), so a test fails
+/// instead of hanging. (Awaiting `task.value` inside a task group would not do:
+/// that await is not cancellable, and a group waits for all its children.)
+func finish<T: Sendable>(_ task: Task<T, Never>, within limit: Duration) async -> T? {
+    let deadline = ContinuousClock.now + limit
+    let timer = Task {
+        try await Task.sleep(until: deadline, clock: .continuous)
+        task.cancel()
+    }
+    let value = await task.value
+    timer.cancel()
+    return ContinuousClock.now < deadline ? value : nil
+}

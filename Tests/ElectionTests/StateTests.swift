@@ -37,7 +37,7 @@ import ZooKeeper
             try await Task.sleep(for: stopAfter)
             env.requests.stop.fire("test")
         }
-        let result = await withDeadline(.seconds(10)) { await task.value }
+        let result = await finish(task, within: .seconds(10))
         switch result {
         case .next(let next, let reason)?:
             #expect(StateRegistry.allows(state.name, next.name), "\(state.name) → \(next.name) is not in the diagram")
@@ -54,7 +54,7 @@ import ZooKeeper
     /// The step a state returns once it has been asked to stop.
     func stopped(_ task: Task<Step, Never>) async throws -> Held {
         env.requests.stop.fire("test")
-        guard case .stop(let held)? = await withDeadline(.seconds(10), { await task.value }) else {
+        guard case .stop(let held)? = await finish(task, within: .seconds(10)) else {
             Issue.record("the state did not return .stop after a stop request")
             throw CancellationError()
         }
@@ -141,7 +141,7 @@ import ZooKeeper
         #expect(zk.watchCount(on: "/election/" + order[0]) == 1, "only the second candidate watches the leader")
 
         zk.operatorDelete("/election/" + leader.candidate.name!)
-        let result = await withDeadline(.seconds(10)) { await secondTask.value }
+        let result = await finish(secondTask, within: .seconds(10))
         guard case .next(let next, _)? = result else { throw CancellationError() }
         #expect(next is LeaderState)
         let held = try await stopped(thirdTask)
@@ -171,7 +171,7 @@ import ZooKeeper
         try await waitUntil { zk.children(of: "/election").count == 2 }
         try await Task.sleep(for: .milliseconds(20))
         second.set(.connecting)
-        guard case .next(let next, _)? = await withDeadline(.seconds(10), { await task.value }) else {
+        guard case .next(let next, _)? = await finish(task, within: .seconds(10)) else {
             throw CancellationError()
         }
         let failover = try #require(next as? FailoverState)
@@ -214,7 +214,7 @@ import ZooKeeper
         let task = Task { await leader.run(env) }
         try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
         zk.operatorDelete("/election/" + leader.candidate.name!)
-        guard case .next(let next, let reason)? = await withDeadline(.seconds(10), { await task.value }) else {
+        guard case .next(let next, let reason)? = await finish(task, within: .seconds(10)) else {
             throw CancellationError()
         }
         #expect(next is AttempterState)
@@ -227,7 +227,7 @@ import ZooKeeper
         let task = Task { await leader.run(env) }
         try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
         session.set(.connecting)
-        guard case .next(let next, _)? = await withDeadline(.seconds(10), { await task.value }) else {
+        guard case .next(let next, _)? = await finish(task, within: .seconds(10)) else {
             throw CancellationError()
         }
         let failover = try #require(next as? FailoverState)
@@ -275,7 +275,7 @@ import ZooKeeper
         let task = Task { await FailoverState(session: session, candidate: candidate).run(env) }
         try await Task.sleep(for: .milliseconds(30))
         session.set(.connected)
-        guard case .next(let next, _)? = await withDeadline(.seconds(10), { await task.value }) else {
+        guard case .next(let next, _)? = await finish(task, within: .seconds(10)) else {
             throw CancellationError()
         }
         let attempter = try #require(next as? AttempterState)
@@ -329,7 +329,7 @@ import ZooKeeper
         let task = Task { await runner.run(stops: stops) }
         try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
         send.yield("SIGTERM")
-        _ = await withDeadline(.seconds(10)) { await task.value }
+        _ = await finish(task, within: .seconds(10))
         #expect(recorder.transitions == ["Init>Attempter", "Attempter>Leader", "Leader>Stopping"])
         #expect(recorder.codes.last == .stopRequested)
         #expect(recorder.filesWritten >= 1)
@@ -386,7 +386,7 @@ extension StateTests {
         // Between two writes (leader-timeout 40 ms): the fault lands before the next.
         fault(leader, session)
         let before = try env.store.files()
-        let step = await withDeadline(.seconds(10)) { await task.value }
+        let step = await finish(task, within: .seconds(10))
         if step == nil { task.cancel() }
         return (step, before, leader)
     }

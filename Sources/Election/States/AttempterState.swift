@@ -21,12 +21,23 @@ public struct AttempterState: ElectionState {
         let parent = env.config.electionPath
         var createdOnce = self.candidate?.name != nil
         var armed: (predecessor: String, watch: ZKWatch)?
+        var leaderWatch: (name: String, watch: ZKWatch)?
         do {
             while true {
                 let listed = ContinuousClock.now
                 let children = try await env.untilStopped { try await session.children(parent) }
                 let position = Decisions.position(ofPrefix: candidate.prefix, in: children)
-                env.observer.leaderObserved(Decisions.ordered(children).first.flatMap(LeaderInfo.init(candidate:)))
+                let first = Decisions.ordered(children).first
+                if case .follower = position, env.tracksLeader, let first, leaderWatch?.name != first {
+                    let path = env.candidatePath(first)
+                    guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) else {
+                        continue  // the leader just went: list again
+                    }
+                    env.observer.leaderObserved(LeaderInfo(candidate: first, data: found.data, stat: found.stat))
+                    leaderWatch = (first, found.watch)
+                } else if !env.tracksLeader {
+                    env.observer.leaderObserved(first.flatMap(LeaderInfo.init(candidate:)))
+                }
                 switch position {
                 case .absent:
                     if createdOnce {
@@ -86,7 +97,8 @@ public struct AttempterState: ElectionState {
                             "waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
                     }
                     let wake = await env.waitForWake(
-                        until: .now + env.config.attempterTimeout, watch: armed?.watch, session: session)
+                        until: .now + env.config.attempterTimeout, watch: armed?.watch, session: session,
+                        leader: leaderWatch?.watch)
                     switch wake {
                     case .timer:
                         // A whole attempter-timeout undisturbed: the election is healthy again.
@@ -94,6 +106,7 @@ public struct AttempterState: ElectionState {
                     case .watch(.deleted):
                         // One line per wake-up: `make bench` counts them (one per failover, no herd).
                         env.logger.info("predecessor gone; re-checking", metadata: ["predecessor": "\(predecessor)"])
+                        env.observer.predecessorGone()
                         armed = nil
                     case .watch(.created), .watch(.dataChanged), .watch(.childrenChanged):
                         armed = nil
@@ -105,6 +118,8 @@ public struct AttempterState: ElectionState {
                         return .stop(Held(session: session, candidate: candidate))
                     case .resign:
                         continue
+                    case .leaderChanged:
+                        leaderWatch = nil
                     }
                 }
             }
@@ -126,9 +141,20 @@ public struct AttempterState: ElectionState {
 extension LeaderInfo {
     /// What a candidate's name tells of the leader (`<replica>_<session hex>_<seq>`);
     /// host and token need its data and stat.
-    init?(candidate name: String) {
+    public init?(candidate name: String) {
         let parts = name.split(separator: "_", omittingEmptySubsequences: false)
         guard parts.count >= 3 else { return nil }
         self.init(replica: parts.dropLast(2).joined(separator: "_"), host: nil, znode: name, token: nil)
+    }
+
+    /// The leader as its candidate's data (our identity JSON) and stat tell it. Data
+    /// that is not ours (a foreign or malformed znode) leaves only what the name says.
+    public init(candidate name: String, data: [UInt8], stat: ZKStat) {
+        let object = data.count <= 4096 ? JSONValue.parseObject(data) : nil
+        var replica = LeaderInfo(candidate: name)?.replica ?? name
+        var host: String?
+        if case .string(let r)? = object?["replica"] { replica = r }
+        if case .string(let h)? = object?["host"] { host = h }
+        self.init(replica: replica, host: host, znode: name, token: stat.czxid)
     }
 }

@@ -104,7 +104,7 @@ public struct LeaderState: ElectionState {
                 switch await env.waitForWake(
                     until: min(nextWrite, renewAt), watch: watch, session: session, resign: resign)
                 {
-                case .timer:
+                case .timer, .leaderChanged:
                     continue
                 case .stop:
                     return .stop(held)
