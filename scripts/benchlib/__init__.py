@@ -1,0 +1,3 @@
+"""Pieces of scripts/bench.py: the harness that drives election and its peer
+alike (harness), CPU accounting per process (cpu), where a process's resident
+memory goes (memory) and the markdown report (report)."""
