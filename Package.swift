@@ -23,6 +23,8 @@ let package = Package(
             path: "Sources/CZooKeeper",
             providers: [.apt(["libzookeeper-mt-dev"])]
         ),
+        // Two Linux process calls Swift's Glibc module does not export (supervised command).
+        .target(name: "CProcess", path: "Sources/CProcess"),
         // The ZKSession actor and typed errors; no election logic.
         .target(
             name: "ZooKeeper",
@@ -45,6 +47,7 @@ let package = Package(
             dependencies: [
                 "Election",
                 "ZooKeeper",
+                "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

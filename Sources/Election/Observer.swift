@@ -25,6 +25,8 @@ public protocol ElectionObserver: Sendable {
     func leaderObserved(_ leader: LeaderInfo?)
     /// This candidate's predecessor went away: its race to lead starts now.
     func predecessorGone()
+    /// The supervised command ended by itself while leading.
+    func commandExited(status: Int32, ranFor: Duration)
     /// The state loop starts waiting, at most until `until` (for liveness: a wait is
     /// not a wedge, a wait far past its deadline is).
     func waiting(until: ContinuousClock.Instant)
@@ -42,6 +44,7 @@ extension ElectionObserver {
     public func leadership(_ grant: LeaderGrant?) {}
     public func leaderObserved(_ leader: LeaderInfo?) {}
     public func predecessorGone() {}
+    public func commandExited(status: Int32, ranFor: Duration) {}
     public func waiting(until: ContinuousClock.Instant) {}
     public func progressed() {}
 }
@@ -109,6 +112,9 @@ public struct Observers: ElectionObserver {
     public func leadership(_ grant: LeaderGrant?) { for o in all { o.leadership(grant) } }
     public func leaderObserved(_ leader: LeaderInfo?) { for o in all { o.leaderObserved(leader) } }
     public func predecessorGone() { for o in all { o.predecessorGone() } }
+    public func commandExited(status: Int32, ranFor: Duration) {
+        for o in all { o.commandExited(status: status, ranFor: ranFor) }
+    }
     public func waiting(until: ContinuousClock.Instant) { for o in all { o.waiting(until: until) } }
     public func progressed() { for o in all { o.progressed() } }
 }

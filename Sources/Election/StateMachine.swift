@@ -84,6 +84,13 @@ public struct ElectionEnvironment: Sendable {
     /// handover at once (costs each follower one read per leader change; on when
     /// the HTTP endpoints are).
     public var tracksLeader = false
+    /// The user's command, run only while leading (`election run -- CMD`).
+    public var workload: any Workload = NoWorkload()
+    /// What the leader does when the command exits by itself.
+    public var exitPolicy: ExitPolicy = .resign
+    /// Quick exits of the command in a row: drives the backoff of resign and restart,
+    /// apart from `failures`, which a written file resets.
+    public let workloadFailures = FailureCounter()
 
     public init(
         config: ElectionConfig, sessions: any SessionFactory, identity: Identity, logger: Logger,

@@ -16,6 +16,7 @@ public struct TransitionReason: Sendable, Equatable, CustomStringConvertible {
         case writeFailed = "write_failed"
         case newerLeader = "newer_leader"
         case resigned = "resigned"
+        case commandExited = "command_exited"
         case reconnected = "reconnected"
         case sessionLost = "session_lost"
         case retry = "retry"

@@ -36,6 +36,8 @@ enum Wake: Sendable, Equatable {
     case resign
     /// The watch on the current leader's znode fired (status tracking only).
     case leaderChanged
+    /// The supervised command ended by itself, with this status.
+    case workloadExited(Int32)
 }
 
 /// Thrown by `untilStopped` when a stop request arrives while a request is out.
@@ -46,7 +48,7 @@ extension ElectionEnvironment {
     /// `wakeOn` accepts, a resign request (when given), or a stop request.
     func waitForWake(
         until deadline: ContinuousClock.Instant, watch: ZKWatch? = nil, session: (any CoordinationSession)? = nil,
-        resign: OneShot<Void>? = nil, leader: ZKWatch? = nil, wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
+        resign: OneShot<Void>? = nil, leader: ZKWatch? = nil, workload: OneShot<Int32>? = nil, wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
     ) async -> Wake {
         if requests.stopRequested { return .stop }
         let stop = requests.stop
@@ -69,6 +71,9 @@ extension ElectionEnvironment {
             }
             if let leader {
                 group.addTask { await leader.next().map { _ in .leaderChanged } }
+            }
+            if let workload {
+                group.addTask { await workload.next().map(Wake.workloadExited) }
             }
             if let session {
                 group.addTask {

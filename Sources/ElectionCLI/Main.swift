@@ -11,7 +11,10 @@ struct ElectionCommand: AsyncParsableCommand {
         commandName: "election",
         abstract: "Leader election through ZooKeeper ephemeral nodes; only the leader does the work.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, StatusCommand.self, VerifyCommand.self, ProbeCommand.self],
+        subcommands: [
+            RunCommand.self, StatusCommand.self, ResignCommand.self, VerifyCommand.self, ProbeCommand.self,
+            WatchdogCommand.self,
+        ],
         defaultSubcommand: RunCommand.self)
 }
 

@@ -45,6 +45,17 @@ struct RunCommand: AsyncParsableCommand {
     @Option(
         help: "Serve /healthz /readyz /leader /status /metrics on this host:port (e.g. 127.0.0.1:8080). Default: off.")
     var httpAddr: String?
+    @Option(
+        help: "After SIGTERM to the command's process group, SIGKILL after this long. Default 3s (with -- CMD).")
+    var execStopTimeout: String?
+    @Option(help: "When the command exits by itself while leading: resign, restart or exit. Default resign.")
+    var onExit: String?
+    @Option(help: "Run this shell command on every transition, with FROM TO TOKEN as $1 $2 $3. Default: none.")
+    var onTransition: String?
+    @Argument(
+        parsing: .postTerminator,
+        help: "-- CMD [ARGS...]: run CMD only while this replica leads (stopped before anyone else may start it).")
+    var command: [String] = []
     @Option(help: "Log format: text (logfmt) or json. Default text.")
     var logFormat: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.")
@@ -55,6 +66,9 @@ struct RunCommand: AsyncParsableCommand {
         var config: ElectionConfig
         var format: LogFormat
         var level: Logger.Level
+        var stopTimeout: Duration
+        var exitPolicy: ExitPolicy
+        var onTransition: String?
     }
 
     func resolve(environment: [String: String]) throws(ConfigError) -> Resolved {
@@ -83,7 +97,28 @@ struct RunCommand: AsyncParsableCommand {
                 flag: "--log-level", environmentVariable: "ELECTION_LOG_LEVEL",
                 problem: "'\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
         }
-        return Resolved(config: config, format: format, level: level)
+        let stopText = execStopTimeout ?? environment["ELECTION_EXEC_STOP_TIMEOUT"] ?? "3s"
+        guard let stopTimeout = DurationParser.parse(stopText), stopTimeout > .zero else {
+            throw ConfigError(
+                flag: "--exec-stop-timeout", environmentVariable: "ELECTION_EXEC_STOP_TIMEOUT",
+                problem: "'\(stopText)' is not a positive duration")
+        }
+        if !command.isEmpty,
+            let problem = WorkloadTiming.problem(sessionTimeout: config.sessionTimeout, stopTimeout: stopTimeout)
+        {
+            throw ConfigError(
+                flag: "--exec-stop-timeout", environmentVariable: "ELECTION_EXEC_STOP_TIMEOUT", problem: problem)
+        }
+        let policyText = onExit ?? environment["ELECTION_ON_EXIT"] ?? "resign"
+        guard let policy = ExitPolicy(rawValue: policyText) else {
+            throw ConfigError(
+                flag: "--on-exit", environmentVariable: "ELECTION_ON_EXIT",
+                problem: "'\(policyText)' is not one of resign, restart, exit")
+        }
+        let hook = onTransition ?? environment["ELECTION_ON_TRANSITION"]
+        return Resolved(
+            config: config, format: format, level: level, stopTimeout: stopTimeout, exitPolicy: policy,
+            onTransition: hook?.isEmpty == false ? hook : nil)
     }
 
     func run() async throws {
@@ -131,6 +166,14 @@ struct RunCommand: AsyncParsableCommand {
         }
         let notifier = SystemdNotifier(environment: environment)
         if let notifier { observers.append(notifier) }
+        if let hook = resolved.onTransition { observers.append(TransitionHook(command: hook, logger: logger)) }
+        let supervisor =
+            command.isEmpty
+            ? nil
+            : Supervisor(
+                Supervisor.Settings(
+                    command: command, stopTimeout: resolved.stopTimeout, sessionTimeout: config.sessionTimeout,
+                    fileDir: config.fileDir, replica: config.replicaID), logger: logger)
         let observer = Observers(observers)
         let sessions = ZKSessionFactory(
             servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
@@ -139,6 +182,8 @@ struct RunCommand: AsyncParsableCommand {
         var env = ElectionEnvironment(
             config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
         env.tracksLeader = server != nil
+        if let supervisor { env.workload = supervisor }
+        env.exitPolicy = resolved.exitPolicy
         let requests = env.requests
         let log = logger
         let signals = SignalTable.install { action, name in
@@ -157,6 +202,10 @@ struct RunCommand: AsyncParsableCommand {
         await server?.stop()
         sessions.forgetSession()
         withExtendedLifetime(signals) {}
+        // `--on-exit exit`: the daemon ends with the command's status.
+        if resolved.exitPolicy == .exit, let status = supervisor?.lastExit.withLock({ $0 }), status != 0 {
+            throw ExitCode(status)
+        }
     }
 }
 

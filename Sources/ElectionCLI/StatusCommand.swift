@@ -40,27 +40,9 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let environment = currentEnvironment()
-        var flags: [ElectionConfig.Setting: String] = [:]
-        flags[.zkServers] = zkServers
-        flags[.electionPath] = electionPath
-        let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: "status")
-        let timeoutText = timeout ?? environment["ELECTION_STATUS_TIMEOUT"] ?? "5s"
-        guard let deadline = DurationParser.parse(timeoutText), deadline > .zero else {
-            throw ConfigError(
-                flag: "--timeout", environmentVariable: "ELECTION_STATUS_TIMEOUT",
-                problem: "'\(timeoutText)' is not a positive duration")
-        }
-        var logger = Logger(label: "election-status")
-        logger.logLevel = .critical
-        ZKLogBridge.shared.bootstrap(logger)
-        let session: ZKSession
-        do {
-            session = try ZKSession(servers: config.zkServers, sessionTimeout: .seconds(10), logger: logger)
-            try await session.waitConnected(within: deadline)
-        } catch {
-            Self.fail("cannot reach ZooKeeper at \(config.zkServers) within \(DurationParser.format(deadline)): \(error)")
-        }
+        let admin = try await AdminSession.open(
+            command: "status", zkServers: zkServers, electionPath: electionPath, timeout: timeout)
+        let (config, session) = (admin.config, admin.session)
         var code: Int32 = 2
         repeat {
             let changed = ZKWatchGroup()
@@ -69,7 +51,7 @@ struct StatusCommand: AsyncParsableCommand {
                 entries = try await read(session, config.electionPath, watchInto: watch ? changed : nil)
             } catch {
                 await session.close()
-                Self.fail("cannot read \(config.qualifiedElectionPath): \(error)")
+                admin.fail("cannot read \(config.qualifiedElectionPath): \(error)")
             }
             code = entries?.isEmpty == false ? 0 : 2
             if watch && isatty(1) != 0 { print("\u{1b}[H\u{1b}[2J", terminator: "") }
@@ -157,12 +139,6 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func hex(_ value: Int64) -> String { String(UInt64(bitPattern: value), radix: 16) }
 
-    /// ZooKeeper could not be reached or read: EX_UNAVAILABLE.
-    static func fail(_ message: String) -> Never {
-        let line = "election status: \(message)\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
-        Glibc.exit(69)
-    }
 }
 
 /// Several one-shot watches; `next()` returns when the first fires.

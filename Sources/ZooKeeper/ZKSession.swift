@@ -231,6 +231,22 @@ public actor ZKSession {
         return result!
     }
 
+    /// Replaces a znode's data when its version matches (`version` -1 matches any).
+    public func setData(_ path: String, data: [UInt8], version: Int32 = -1) async throws -> ZKStat {
+        try await call { zh, context in
+            data.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { chars in
+                    zoo_aset(
+                        zh, path, chars.baseAddress, Int32(chars.count), version,
+                        { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) }, context)
+                }
+            }
+        } decode: { payload in
+            guard case .stat(_, let stat?) = payload else { throw ZKError.marshallingError }
+            return stat
+        }
+    }
+
     /// Deletes a znode; `version` -1 matches any version.
     public func delete(_ path: String, version: Int32 = -1) async throws {
         try await call { zh, context in

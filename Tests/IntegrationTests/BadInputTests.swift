@@ -29,6 +29,8 @@ import Testing
         (["--zk-servers", "a:1", "--log-format", "xml"], [:], "--log-format", "ELECTION_LOG_FORMAT"),
         (["--zk-servers", "a:1", "--replica-id", "a/b"], [:], "--replica-id", "ELECTION_REPLICA_ID"),
         (["--zk-servers"], [:], "--zk-servers", "ELECTION_ZK_SERVERS"),
+        (["--zk-servers", "a:1", "--http-addr", "8080"], [:], "--http-addr", "ELECTION_HTTP_ADDR"),
+        ([], ["ELECTION_ZK_SERVERS": "a:1", "ELECTION_HTTP_ADDR": "h:0"], "--http-addr", "ELECTION_HTTP_ADDR"),
     ]
 
     @Test(arguments: cases)

@@ -120,6 +120,8 @@ public struct AttempterState: ElectionState {
                         continue
                     case .leaderChanged:
                         leaderWatch = nil
+                    case .workloadExited:
+                        continue  // only a leader runs the command
                     }
                 }
             }

@@ -9,12 +9,18 @@ public struct FailoverState: ElectionState {
     /// A resource other than the session failed (or the leader resigned): back off,
     /// then run Init again before competing.
     public var needsInit: Bool
+    /// Wait at least this long before Init (a resign after the command failed).
+    public var atLeast: Duration
     public var held: Held { Held(session: session, candidate: candidate) }
 
-    public init(session: (any CoordinationSession)?, candidate: Candidate? = nil, needsInit: Bool = false) {
+    public init(
+        session: (any CoordinationSession)?, candidate: Candidate? = nil, needsInit: Bool = false,
+        atLeast: Duration = .zero
+    ) {
         self.session = session
         self.candidate = candidate
         self.needsInit = needsInit
+        self.atLeast = atLeast
     }
 
     public func run(_ env: ElectionEnvironment) async -> Step {
@@ -30,7 +36,7 @@ public struct FailoverState: ElectionState {
             switch Decisions.verdict(current.health, now: .now) {
             case .connected:
                 if needsInit {
-                    let delay = Decisions.backoff(attempt: env.failures.next())
+                    let delay = max(Decisions.backoff(attempt: env.failures.next()), atLeast)
                     if await env.waitForWake(until: .now + delay) == .stop { break recovering }
                     return .next(InitState(session: current), TransitionReason(.retry, "retrying initialisation"))
                 }

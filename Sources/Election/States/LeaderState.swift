@@ -23,6 +23,14 @@ public struct LeaderState: ElectionState {
     }
 
     public func run(_ env: ElectionEnvironment) async -> Step {
+        let step = await lead(env)
+        // Whatever ends the leadership, the command is stopped (and its group gone)
+        // before the successor state runs; `release` stops it before the delete.
+        await env.workload.stop(reason: "leadership ends")
+        return step
+    }
+
+    private func lead(_ env: ElectionEnvironment) async -> Step {
         guard let name = candidate.name, let token = candidate.token else {
             return .next(
                 AttempterState(session: session, candidate: candidate),
@@ -49,6 +57,8 @@ public struct LeaderState: ElectionState {
             var nextWrite = ContinuousClock.now
             var first = true
             var watch: ZKWatch?
+            var command: (exit: OneShot<Int32>?, started: ContinuousClock.Instant)?
+            var restartAt: ContinuousClock.Instant?
             while true {
                 let now = ContinuousClock.now
                 if now >= nextWrite {
@@ -93,16 +103,30 @@ public struct LeaderState: ElectionState {
                 } else if now >= (lease.confirmedAt ?? now) + renewEvery {
                     guard try await confirm(env, path, &lease) else { return candidateGone(env) }
                 }
+                // The command starts after the first confirmed write, while the lease holds.
+                if env.workload.isConfigured, command == nil, restartAt.map({ $0 <= .now }) ?? true,
+                    let grant, let confirmedAt = lease.confirmedAt, lease.holds(session.health, now: .now)
+                {
+                    let exit = await env.workload.start(
+                        grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)
+                    command = (exit, .now)
+                    restartAt = nil
+                }
                 if watch == nil {
                     // Armed after the first write, off the handover's critical path.
                     guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) else {
                         return candidateGone(env)
                     }
                     watch = found.watch
+                    if ResignRequest.isRequested(in: found.data) {
+                        env.logger.notice("resign requested through ZooKeeper", metadata: ["token": "\(token)"])
+                        return await release(env, path, TransitionReason(.resigned, "resign requested"))
+                    }
                 }
                 let renewAt = (lease.confirmedAt ?? .now) + renewEvery
                 switch await env.waitForWake(
-                    until: min(nextWrite, renewAt), watch: watch, session: session, resign: resign)
+                    until: min(nextWrite, renewAt, restartAt ?? nextWrite), watch: watch, session: session,
+                    resign: resign, workload: command?.exit)
                 {
                 case .timer, .leaderChanged:
                     continue
@@ -123,6 +147,28 @@ public struct LeaderState: ElectionState {
                     return candidateGone(env)
                 case .watch:
                     watch = nil
+                case .workloadExited(let status):
+                    let ranFor = ContinuousClock.now - (command?.started ?? .now)
+                    env.observer.commandExited(status: status, ranFor: ranFor)
+                    // A command that ran a while had a healthy term: its exit starts no streak.
+                    if ranFor >= Self.healthyRun { env.workloadFailures.reset() }
+                    let delay = Decisions.backoff(attempt: env.workloadFailures.next(), base: Self.commandBackoffBase)
+                    switch env.exitPolicy {
+                    case .resign:
+                        return await release(
+                            env, path, TransitionReason(.commandExited, "command exited with status \(status)"),
+                            atLeast: delay)
+                    case .restart:
+                        await env.workload.stop(reason: "exited with status \(status)")
+                        command = nil
+                        restartAt = .now + delay
+                        env.logger.notice(
+                            "restarting the command after backoff",
+                            metadata: ["status": "\(status)", "delay": "\(delay)"])
+                    case .exit:
+                        env.requests.stop.fire("command exited with status \(status)")
+                        return .stop(held)
+                    }
                 }
             }
         } catch is StopRequested {
@@ -145,6 +191,7 @@ public struct LeaderState: ElectionState {
             stat.ephemeralOwner == session.sessionID
         else { return false }
         lease.confirmed(sentAt: sent)
+        env.workload.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
         env.observer.confirmed(roundTrip: .now - sent, lease: lease)
         return true
     }
@@ -159,11 +206,21 @@ public struct LeaderState: ElectionState {
     /// (file-dir broken, a newer leader's file present, a resign request): its znode
     /// is deleted so another replica takes over, and Failover backs off and re-runs
     /// Init before it competes again (at the back of the queue).
-    private func release(_ env: ElectionEnvironment, _ path: String, _ reason: TransitionReason) async -> Step {
+    private func release(
+        _ env: ElectionEnvironment, _ path: String, _ reason: TransitionReason, atLeast: Duration = .zero
+    ) async -> Step {
+        // The command first, then the znode: the next leader starts its copy only
+        // after ours is gone.
+        await env.workload.stop(reason: reason.description)
         let session = self.session
         _ = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
         return .next(
-            FailoverState(session: session, needsInit: true),
+            FailoverState(session: session, needsInit: true, atLeast: atLeast),
             TransitionReason(reason.code, "\(reason.description); leadership released"))
     }
+
+    /// A command that ran at least this long had a healthy term.
+    static let healthyRun: Duration = .seconds(10)
+    /// The first backoff after a quick exit of the command; it doubles per quick exit in a row.
+    static let commandBackoffBase: Duration = .seconds(1)
 }

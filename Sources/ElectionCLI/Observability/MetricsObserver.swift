@@ -94,6 +94,10 @@ final class MetricsObserver: ElectionObserver {
     }
 
     func predecessorGone() { race.withLock { $0.startedAt = .now } }
+
+    func commandExited(status: Int32, ranFor: Duration) {
+        Counter(label: "election_command_exits_total", dimensions: [("status", "\(status)")]).increment()
+    }
 }
 
 extension Duration {

@@ -1,0 +1,75 @@
+import ZooKeeper
+
+import Synchronization
+
+/// The user's program that runs only while this replica leads (`election run --
+/// CMD`). The Leader state starts it after its first confirmed write, feeds it the
+/// lease's deadline after every confirmation, and stops it before it gives up the
+/// leadership; Stopping stops it before deleting the znode. The default does
+/// nothing: the files are the whole workload.
+public protocol Workload: Sendable {
+    /// True when a command is configured at all.
+    var isConfigured: Bool { get }
+    /// Starts the command for the term of `grant` unless it already runs; returns a
+    /// one-shot that fires with its exit status when it ends by itself.
+    func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
+        -> OneShot<Int32>?
+    /// A confirmation sent at `confirmedAt` proved the leadership: the command may run
+    /// until `WorkloadTiming.deadline` of it; past that, its process group is stopped
+    /// even if this process is paused or gone.
+    func extend(confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration)
+    /// Stops the command's whole process group and returns once it is gone
+    /// (SIGTERM, then SIGKILL after the stop timeout). Idempotent.
+    func stop(reason: String) async
+}
+
+/// No command: nothing to start or stop.
+public struct NoWorkload: Workload {
+    public init() {}
+    public var isConfigured: Bool { false }
+    public func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
+        -> OneShot<Int32>?
+    { nil }
+    public func extend(confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) {}
+    public func stop(reason: String) async {}
+}
+
+/// What the leader does when the command exits by itself (`--on-exit`).
+public enum ExitPolicy: String, Sendable, CaseIterable {
+    /// Release leadership so a healthy replica takes over; rejoin at the back after backoff.
+    case resign
+    /// Start it again, with backoff, while still leading.
+    case restart
+    /// Stop the daemon (gracefully), exiting with the command's status.
+    case exit
+}
+
+/// The timing rule between the session timeout and the stop timeout: the command's
+/// process group must be gone before this replica's session could expire on the
+/// server, so before any other replica may start its copy.
+public enum WorkloadTiming {
+    /// Kept free between the watchdog's kill and the earliest possible expiry.
+    public static let margin: Duration = .milliseconds(500)
+
+    /// The latest moment the command may still run for a confirmation sent at
+    /// `confirmedAt`: the session lives at least until `confirmedAt + timeout`, the
+    /// group is stopped within `stopTimeout` of the deadline, and `margin` is kept.
+    /// It is never later than the lease's own end (half the timeout).
+    public static func deadline(
+        confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration, stopTimeout: Duration
+    ) -> ContinuousClock.Instant {
+        confirmedAt + min(sessionTimeout / 2, sessionTimeout - stopTimeout - margin)
+    }
+
+    /// Nil when `stopTimeout` fits `sessionTimeout`; otherwise what to change.
+    public static func problem(sessionTimeout: Duration, stopTimeout: Duration) -> String? {
+        let room = sessionTimeout / 2 - margin
+        guard stopTimeout > room else { return nil }
+        let needed = (stopTimeout + margin) * 2
+        return "\(DurationParser.format(stopTimeout)) does not fit the session timeout "
+            + "\(DurationParser.format(sessionTimeout)): the command must be stopped within half the session "
+            + "timeout minus \(DurationParser.format(margin)); lower --exec-stop-timeout "
+            + "(ELECTION_EXEC_STOP_TIMEOUT) to at most \(DurationParser.format(room)) or raise --session-timeout "
+            + "(ELECTION_SESSION_TIMEOUT) to at least \(DurationParser.format(needed))"
+    }
+}

@@ -1,0 +1,53 @@
+import Election
+import Logging
+import ZooKeeper
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the operator commands (`status`, `resign`) share: the same flag/env rules
+/// as `run` for the servers and the election path, a connect deadline, exit 69
+/// when ZooKeeper cannot be reached.
+struct AdminSession {
+    let config: ElectionConfig
+    let session: ZKSession
+    let command: String
+
+    static func open(
+        command: String, zkServers: String?, electionPath: String?, timeout: String?
+    ) async throws -> AdminSession {
+        let environment = currentEnvironment()
+        var flags: [ElectionConfig.Setting: String] = [:]
+        flags[.zkServers] = zkServers
+        flags[.electionPath] = electionPath
+        let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: command)
+        let variable = "ELECTION_" + command.uppercased() + "_TIMEOUT"
+        let timeoutText = timeout ?? environment[variable] ?? "5s"
+        guard let deadline = DurationParser.parse(timeoutText), deadline > .zero else {
+            throw ConfigError(
+                flag: "--timeout", environmentVariable: variable, problem: "'\(timeoutText)' is not a positive duration")
+        }
+        var logger = Logger(label: "election-\(command)")
+        logger.logLevel = .critical
+        ZKLogBridge.shared.bootstrap(logger)
+        do {
+            let session = try ZKSession(servers: config.zkServers, sessionTimeout: .seconds(10), logger: logger)
+            try await session.waitConnected(within: deadline)
+            return AdminSession(config: config, session: session, command: command)
+        } catch {
+            fail(
+                command,
+                "cannot reach ZooKeeper at \(config.zkServers) within \(DurationParser.format(deadline)): \(error)")
+        }
+    }
+
+    /// ZooKeeper could not be reached or read: EX_UNAVAILABLE.
+    func fail(_ message: String) -> Never { Self.fail(command, message) }
+
+    static func fail(_ command: String, _ message: String) -> Never {
+        let line = "election \(command): \(message)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        Glibc.exit(69)
+    }
+}

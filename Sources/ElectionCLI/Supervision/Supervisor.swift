@@ -1,0 +1,225 @@
+import CProcess
+import Dispatch
+import Election
+import Logging
+import Synchronization
+import ZooKeeper
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs the user's command while this replica leads (`election run -- CMD`).
+///
+/// The command gets a process group of its own, so that stopping it reaches its
+/// children too. A small watchdog process (`election watchdog`, this binary again)
+/// is fed, through a pipe, the absolute deadline on the system-wide monotonic
+/// clock until which the leadership is proven; when the deadline passes unextended
+/// (this process is paused or wedged) or the pipe closes (this process died), the
+/// watchdog stops the group by itself: it needs nothing from this process. See
+/// docs/design.md, "The supervised command".
+final class Supervisor: Workload {
+    struct Settings: Sendable {
+        var command: [String]
+        var stopTimeout: Duration
+        var sessionTimeout: Duration
+        var fileDir: String
+        var replica: String
+    }
+
+    private struct Running {
+        var pid: pid_t
+        var watchdog: pid_t
+        /// The write end of the watchdog's pipe (close-on-exec: no child inherits it).
+        var feed: Int32
+        var exit: OneShot<Int32>
+    }
+
+    let settings: Settings
+    private let logger: Logger
+    private let running = Mutex<Running?>(nil)
+    /// The status of the last command that ended by itself, for `--on-exit exit`.
+    let lastExit = Mutex<Int32?>(nil)
+
+    init(_ settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    var isConfigured: Bool { true }
+
+    func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
+        -> OneShot<Int32>?
+    {
+        if let current = running.withLock({ $0 }) { return current.exit }
+        var pipeEnds: [Int32] = [0, 0]
+        guard cprocess_pipe_cloexec(&pipeEnds) == 0 else {
+            logger.error("cannot start the command: no pipe for its watchdog", metadata: ["errno": "\(errno)"])
+            return nil
+        }
+        let watchdogArguments = [
+            "/proc/self/exe", "watchdog", "--stop-timeout", DurationParser.format(settings.stopTimeout),
+        ]
+        guard let watchdog = Spawn.run(watchdogArguments, stdinFD: pipeEnds[0], newGroup: true) else {
+            logger.error("cannot start the command's watchdog", metadata: ["errno": "\(errno)"])
+            close(pipeEnds[0])
+            close(pipeEnds[1])
+            return nil
+        }
+        close(pipeEnds[0])
+        var environment = Spawn.environment()
+        environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
+        environment["ELECTION_REPLICA_ID"] = settings.replica
+        environment["ELECTION_LEADER_SINCE"] = WallClock.format(millis: grant.sinceMillis)
+        environment["ELECTION_FILE_DIR"] = settings.fileDir
+        guard let pid = Spawn.run(settings.command, environment: environment, newGroup: true, searchPath: true)
+        else {
+            logger.error(
+                "cannot start the command", metadata: ["command": "\(settings.command)", "errno": "\(errno)"])
+            close(pipeEnds[1])
+            var status: Int32 = 0
+            _ = waitpid(watchdog, &status, 0)
+            return nil
+        }
+        let exit = OneShot<Int32>()
+        running.withLock { $0 = Running(pid: pid, watchdog: watchdog, feed: pipeEnds[1], exit: exit) }
+        feed("group \(pid)\n")
+        extend(confirmedAt: confirmedAt, sessionTimeout: sessionTimeout)
+        logger.notice(
+            "command started", metadata: ["pid": "\(pid)", "token": "\(grant.token)", "command": "\(settings.command)"])
+        // waitpid blocks: one Dispatch thread per running command waits for its end.
+        DispatchQueue.global().async { [logger, self] in
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let code = Spawn.exitCode(status)
+            self.lastExit.withLock { $0 = code }
+            logger.notice("command exited", metadata: ["pid": "\(pid)", "status": "\(code)"])
+            exit.fire(code)
+        }
+        return exit
+    }
+
+    func extend(confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) {
+        let deadline = WorkloadTiming.deadline(
+            confirmedAt: confirmedAt, sessionTimeout: sessionTimeout, stopTimeout: settings.stopTimeout)
+        let remaining = deadline - .now
+        feed("deadline \(Spawn.monotonicNanoseconds() + max(remaining, .zero).nanoseconds)\n")
+    }
+
+    func stop(reason: String) async {
+        guard let current = running.withLock({ $0 }) else { return }
+        let group = current.pid
+        logger.notice("stopping the command", metadata: ["pid": "\(group)", "reason": "\(reason)"])
+        kill(-group, SIGTERM)
+        let started = ContinuousClock.now
+        var killed = false
+        while !Spawn.groupGone(group, reapingAfter: current.exit) {
+            if !killed && ContinuousClock.now - started >= settings.stopTimeout {
+                logger.warning(
+                    "command still running after the stop timeout; killing its process group",
+                    metadata: ["pid": "\(group)", "stop_timeout": "\(DurationParser.format(settings.stopTimeout))"])
+                kill(-group, SIGKILL)
+                killed = true
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        _ = await current.exit.next()
+        feed("done\n")
+        close(current.feed)
+        running.withLock { $0 = nil }
+        var status: Int32 = 0
+        while waitpid(current.watchdog, &status, 0) < 0 && errno == EINTR {}
+        logger.info(
+            "command stopped", metadata: ["pid": "\(group)", "after": "\(ContinuousClock.now - started)"])
+    }
+
+    private func feed(_ line: String) {
+        guard let fd = running.withLock({ $0?.feed }) else { return }
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+    }
+}
+
+/// posix_spawn and the little process arithmetic the supervisor and watchdog share.
+enum Spawn {
+    /// Starts `arguments`; nil on failure (errno set). `newGroup`: in a process group
+    /// of its own (its pid). stdin is `stdinFD` or /dev/null; stdout and stderr are
+    /// inherited; every other descriptor is closed in the child.
+    static func run(
+        _ arguments: [String], environment: [String: String]? = nil, stdinFD: Int32? = nil, outputFD: Int32? = nil,
+        newGroup: Bool, searchPath: Bool = false
+    ) -> pid_t? {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdinFD {
+            posix_spawn_file_actions_adddup2(&actions, stdinFD, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        if let outputFD {
+            posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
+            posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+        }
+        cprocess_addclosefrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var flags = Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        if newGroup {
+            flags |= Int16(POSIX_SPAWN_SETPGROUP)
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
+        posix_spawnattr_setflags(&attributes, flags)
+        // The daemon ignores several signals through Dispatch; the child starts with defaults.
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        sigdelset(&defaults, SIGKILL)
+        sigdelset(&defaults, SIGSTOP)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let envStrings = (environment ?? Self.environment()).map { "\($0.key)=\($0.value)" }
+        let envp = envStrings.map { strdup($0) } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+        var pid: pid_t = 0
+        let rc =
+            searchPath
+            ? posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
+            : posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        guard rc == 0 else {
+            errno = rc
+            return nil
+        }
+        return pid
+    }
+
+    static func environment() -> [String: String] { currentEnvironment() }
+
+    /// The shell's convention: the exit status, or 128 + the signal that ended it.
+    static func exitCode(_ status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
+    /// True once no process of `group` is left. Members that are our own children
+    /// are reaped here (as PID 1 in a container, orphans are ours too), but only
+    /// after the command's own status was collected by its waiter.
+    static func groupGone(_ group: pid_t, reapingAfter exit: OneShot<Int32>) -> Bool {
+        if exit.value != nil {
+            var status: Int32 = 0
+            while waitpid(-group, &status, WNOHANG) > 0 {}
+        }
+        return kill(-group, 0) != 0 && errno == ESRCH
+    }
+
+    /// The system-wide monotonic clock, which the watchdog reads too.
+    static func monotonicNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}

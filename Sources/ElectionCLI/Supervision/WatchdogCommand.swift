@@ -1,0 +1,88 @@
+import ArgumentParser
+import Election
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `election watchdog`: started by the daemon beside the supervised command, not by
+/// people. It reads lines from stdin: `group PGID`, `deadline NS` (an absolute
+/// instant on CLOCK_MONOTONIC, the system-wide clock) and `done`. It stops the
+/// group (SIGTERM, SIGKILL after --stop-timeout) when the deadline passes without
+/// being extended, or when stdin closes without `done` (the daemon died). It needs
+/// nothing from the daemon to do so: a paused or killed daemon cannot keep the
+/// command running past its leadership.
+struct WatchdogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watchdog", abstract: "Internal: stops the supervised command when the leadership lapses.",
+        shouldDisplay: false)
+
+    @Option var stopTimeout: String = "3s"
+
+    func run() throws {
+        let stopAfter = DurationParser.parse(stopTimeout) ?? .seconds(3)
+        // Only the pipe and the deadline decide; terminal and service signals do not.
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2] { signal(sig, SIG_IGN) }
+        var group: pid_t = 0
+        var deadline = Int64.max
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while true {
+            let now = Spawn.monotonicNanoseconds()
+            if group != 0 && now >= deadline {
+                say("leadership deadline passed without renewal; stopping process group \(group)")
+                stopGroup(group, after: stopAfter)
+                return
+            }
+            let waitMs: Int32 =
+                deadline == .max ? -1 : Int32(clamping: max(0, (deadline - now + 999_999) / 1_000_000))
+            var poller = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, waitMs)
+            if ready < 0 && errno == EINTR { continue }
+            if ready == 0 { continue }  // the deadline check above acts
+            let n = read(0, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                if group != 0 {
+                    say("the daemon is gone; stopping process group \(group)")
+                    stopGroup(group, after: stopAfter)
+                }
+                return
+            }
+            pending += buffer[0..<n]
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                let parts = line.split(separator: " ")
+                switch (parts.first, parts.count) {
+                case ("group", 2): group = pid_t(parts[1]) ?? group
+                case ("deadline", 2): deadline = Int64(parts[1]) ?? deadline
+                case ("done", _): return
+                default: continue
+                }
+            }
+        }
+    }
+
+    private func stopGroup(_ group: pid_t, after stopTimeout: Duration) {
+        kill(-group, SIGTERM)
+        let killAt = Spawn.monotonicNanoseconds() + stopTimeout.nanoseconds
+        var killed = false
+        while !(kill(-group, 0) != 0 && errno == ESRCH) {
+            if !killed && Spawn.monotonicNanoseconds() >= killAt {
+                kill(-group, SIGKILL)
+                killed = true
+            }
+            // A zombie member that is our child would never go: reap any.
+            var status: Int32 = 0
+            while waitpid(-1, &status, WNOHANG) > 0 {}
+            usleep(2_000)
+            if killed && Spawn.monotonicNanoseconds() >= killAt + 5_000_000_000 { break }
+        }
+    }
+
+    private func say(_ text: String) {
+        let line = "election watchdog: \(text)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}

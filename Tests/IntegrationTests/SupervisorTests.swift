@@ -1,0 +1,239 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `election run -- CMD` with real child processes: the command runs only on the
+/// leader, and is gone before any other replica may start its copy, also when the
+/// daemon is killed or paused. Evidence comes from the children's own stamps.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SupervisorTests {
+    /// A command that stamps its start and its stop (on SIGTERM) into a shared log.
+    struct Workload {
+        let scratch: Scratch
+        let stamps: String
+        let script: String
+
+        init(_ scratch: Scratch, ignoreTerm: Bool = false, body: String = "while :; do sleep 0.05; done") throws {
+            self.scratch = scratch
+            stamps = scratch.path + "/stamps"
+            script = scratch.path + "/work-\(ignoreTerm ? "stubborn" : "polite").sh"
+            let trap =
+                ignoreTerm
+                ? "trap '' TERM"
+                : "trap 'echo \"stop $ELECTION_REPLICA_ID $ELECTION_FENCING_TOKEN $(date +%s%N)\" >> \(stamps); exit 0' TERM"
+            let text = """
+                #!/bin/sh
+                echo "start $ELECTION_REPLICA_ID $ELECTION_FENCING_TOKEN $(date +%s%N) $ELECTION_FILE_DIR" >> \(stamps)
+                \(trap)
+                \(body)
+                """
+            try text.write(toFile: script, atomically: true, encoding: .utf8)
+            chmod(script, 0o755)
+        }
+
+        /// `(kind, replica, token, ns)` for each stamp line.
+        func lines() -> [(kind: String, replica: String, token: Int64, ns: Int64)] {
+            ((try? String(contentsOfFile: stamps, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                let p = $0.split(separator: " ")
+                guard p.count >= 4, let token = Int64(p[2]), let ns = Int64(p[3]) else { return nil }
+                return (String(p[0]), String(p[1]), token, ns)
+            }
+        }
+
+        /// Shells running this workload's script, alive now (not the daemons, whose
+        /// command lines name the script too).
+        func alive() -> Int {
+            let out = (try? runProcess("/usr/bin/pgrep", ["-f", "^/bin/sh " + script]))?.stdout ?? ""
+            return out.split(separator: "\n").count
+        }
+    }
+
+    func replica(
+        _ id: String, _ scratch: Scratch, _ zk: ZooKeeperServer, _ work: Workload, session: String = "4s",
+        extra: [String] = []
+    ) throws -> Replica {
+        try Replica(
+            id: id, scratch: scratch, servers: zk.connectString, sessionTimeout: session,
+            extra: ["--exec-stop-timeout", "1s"] + extra + ["--", work.script])
+    }
+
+    @Test func theCommandRunsOnlyOnTheLeaderAndStopsBeforeTheNextStarts() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch)
+        let replicas = try (1...2).map { try replica("w\($0)", scratch, zk, work) }
+        try await eventually(within: .seconds(20), "the leader's command started") {
+            work.lines().filter { $0.kind == "start" }.count == 1
+        }
+        let first = try #require(work.lines().first)
+        let leader = try #require(replicas.first { $0.id == first.replica })
+        #expect(leader.state == "Leader")
+        #expect(try #require(electionFiles(in: leader.fileDir).last).token == first.token)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(work.alive() == 1, "one command on one replica")
+        leader.signal(SIGTERM)
+        try await eventually(within: .seconds(10), "the next leader's command started") {
+            work.lines().filter { $0.kind == "start" }.count == 2
+        }
+        let lines = work.lines()
+        let stop = try #require(lines.first { $0.kind == "stop" })
+        let second = lines.filter { $0.kind == "start" }[1]
+        #expect(stop.replica == first.replica && second.replica != first.replica)
+        #expect(stop.ns < second.ns, "the old command stopped before the new one started")
+        #expect(second.token > first.token)
+        #expect(await leader.waitForExit(within: .seconds(5)) == 0)
+        for r in replicas where r.isRunning { r.signal(SIGTERM) }
+        for r in replicas { _ = await r.waitForExit(within: .seconds(5)) }
+        #expect(work.alive() == 0, "no command outlives its daemon")
+        await zk.stop()
+    }
+
+    @Test func aKilledDaemonsCommandDiesWithIt() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch, body: "sleep 1000 | sleep 1000 & wait")  // grandchildren too
+        let r = try replica("k1", scratch, zk, work)
+        try await eventually(within: .seconds(20), "the command runs") { work.alive() >= 1 }
+        r.signal(SIGKILL)
+        let killed = ContinuousClock.now
+        try await eventually(within: .seconds(5), "the watchdog stops the command's group") {
+            (try? runProcess("/usr/bin/pgrep", ["-f", "sleep 1000"]))?.stdout.isEmpty ?? true
+                && work.alive() == 0
+        }
+        #expect(ContinuousClock.now - killed < .seconds(3))
+        await zk.stop()
+    }
+
+    /// The daemon alone is paused past the session timeout: the watchdog stops the
+    /// command when the lease lapses, before the session expires and before the
+    /// other replica's copy starts.
+    @Test func aPausedDaemonsCommandIsStoppedBeforeAnotherStarts() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch)
+        let first = try replica("p1", scratch, zk, work)
+        try await eventually(within: .seconds(20), "p1 leads with its command") {
+            work.lines().contains { $0.kind == "start" && $0.replica == "p1" }
+        }
+        let second = try replica("p2", scratch, zk, work)
+        try await eventually(within: .seconds(10), "p2 waits") { second.state == "Attempter" }
+        first.signal(SIGSTOP)
+        defer { first.signal(SIGCONT) }
+        try await eventually(within: .seconds(15), "p2 takes over and starts its command") {
+            work.lines().contains { $0.kind == "start" && $0.replica == "p2" }
+        }
+        let lines = work.lines()
+        let stop = try #require(lines.first { $0.kind == "stop" && $0.replica == "p1" }, "\(lines)")
+        let start = try #require(lines.first { $0.kind == "start" && $0.replica == "p2" })
+        #expect(stop.ns < start.ns, "p1's command was stopped before p2's started")
+        first.signal(SIGCONT)
+        try await eventually(within: .seconds(10), "p1 notices it lost the session") { first.state != "Leader" }
+        #expect(work.alive() == 1)
+        for r in [first, second] { r.signal(SIGTERM) }
+        for r in [first, second] { _ = await r.waitForExit(within: .seconds(5)) }
+        await zk.stop()
+    }
+
+    @Test func aCommandThatIgnoresSigtermIsKilledAfterTheStopTimeout() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch, ignoreTerm: true)
+        let r = try replica("s1", scratch, zk, work)
+        try await eventually(within: .seconds(20), "the command runs") { work.alive() == 1 }
+        r.signal(SIGTERM)
+        let sent = ContinuousClock.now
+        #expect(await r.waitForExit(within: .seconds(6)) == 0)
+        let took = ContinuousClock.now - sent
+        #expect(work.alive() == 0)
+        #expect(took >= .milliseconds(900) && took < .seconds(4), "SIGKILL after --exec-stop-timeout 1s: \(took)")
+        #expect(r.log.contains("killing its process group"))
+        await zk.stop()
+    }
+
+    /// A command that fails at once makes its replica resign with a backoff that
+    /// grows: no churn of leaders.
+    @Test func aCommandThatExitsAtOnceDoesNotChurn() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch, body: "exit 1")
+        let replicas = try (1...2).map { try replica("e\($0)", scratch, zk, work) }
+        try await Task.sleep(for: .seconds(12))
+        let starts = work.lines().filter { $0.kind == "start" }.count
+        #expect(starts >= 2, "the command was started")
+        // Each replica backs off 0.5–1 s, 1–2 s, 2–4 s, 4–8 s after its quick exits in a row.
+        #expect(starts <= 10, "two replicas in 12 s with growing backoff, saw \(starts) starts")
+        #expect(replicas.allSatisfy { $0.isRunning })
+        #expect(replicas.contains { $0.log.contains("code=command_exited") })
+        for r in replicas { r.signal(SIGTERM) }
+        for r in replicas { _ = await r.waitForExit(within: .seconds(5)) }
+        await zk.stop()
+    }
+
+    @Test func onExitRestartAndExitAndTheTransitionHook() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let hookLog = scratch.path + "/hook"
+        let work = try Workload(scratch, body: "sleep 0.2; exit 3")
+        let restarting = try replica(
+            "x1", scratch, zk, work, extra: ["--on-exit", "restart", "--on-transition", "echo \"$1>$2 $3\" >> \(hookLog)"])
+        try await eventually(within: .seconds(20), "restarted while still leading") {
+            work.lines().filter { $0.kind == "start" && $0.replica == "x1" }.count >= 3
+        }
+        #expect(restarting.state == "Leader")
+        #expect(Set(work.lines().map(\.token)).count == 1, "the same term throughout")
+        restarting.signal(SIGTERM)
+        #expect(await restarting.waitForExit(within: .seconds(5)) == 0)
+        let hooks = (try? String(contentsOfFile: hookLog, encoding: .utf8)) ?? ""
+        #expect(hooks.contains("Init>Attempter"))
+        #expect(hooks.contains("Attempter>Leader "), "\(hooks)")
+        #expect(hooks.contains("Leader>Stopping"))
+
+        let exiting = try replica("x2", scratch, zk, work, extra: ["--on-exit", "exit"])
+        #expect(await exiting.waitForExit(within: .seconds(20)) == 3, "the daemon exits with the command's status")
+        await zk.stop()
+    }
+
+    @Test func resignHandsOverAfterTheCommandStopped() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch)
+        let replicas = try (1...2).map { try replica("r\($0)", scratch, zk, work) }
+        try await eventually(within: .seconds(20), "a command runs") {
+            work.lines().filter { $0.kind == "start" }.count == 1
+        }
+        let old = try #require(work.lines().first).replica
+        let result = try runProcess(electionBinary, ["resign", "--zk-servers", zk.connectString, "--wait", "15s"])
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        #expect(result.stdout.contains("leads now"))
+        try await eventually(within: .seconds(5), "the new leader's command started") {
+            work.lines().filter { $0.kind == "start" }.count == 2
+        }
+        let lines = work.lines()
+        let stop = try #require(lines.first { $0.kind == "stop" && $0.replica == old })
+        let start = lines.filter { $0.kind == "start" }[1]
+        #expect(start.replica != old && stop.ns < start.ns)
+        #expect(replicas.allSatisfy { $0.isRunning }, "the old leader rejoins, it does not exit")
+        for r in replicas { r.signal(SIGTERM) }
+        for r in replicas { _ = await r.waitForExit(within: .seconds(5)) }
+        let none = try runProcess(electionBinary, ["resign", "--zk-servers", zk.connectString])
+        #expect(none.status == 2)
+        await zk.stop()
+    }
+
+    @Test func aStopTimeoutThatDoesNotFitTheSessionIsRefused() throws {
+        let result = try runProcess(
+            electionBinary,
+            ["run", "--zk-servers", "127.0.0.1:1", "--session-timeout", "4s", "--exec-stop-timeout", "3s", "--", "true"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("--exec-stop-timeout") && result.stderr.contains("ELECTION_SESSION_TIMEOUT"))
+    }
+}
