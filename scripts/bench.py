@@ -20,6 +20,13 @@ capacity 10) and write the same files. Measured over ROUNDS rounds each:
                       where the memory goes (/proc/PID/smaps, benchlib/memory.py)
   scale pass          SCALE_N candidates of each at the first tick: watch
                       wake-ups per failover, graceful p50
+  HTTP pass           at HTTP_TICK, election alone: N replicas with --http-addr
+                      beside N without, at once (benchlib/httppass.py): RSS after
+                      a few requests, /metrics, /status, /leader latency at
+                      HTTP_RATE req/s, graceful failover off vs on under that
+                      scrape load, and hostile clients (FLOOD idle connections, a
+                      slow-loris, a 1 MiB header) with /healthz probed throughout
+                      and graceful failover off vs on while the attack is kept up
 
 Times come from the files themselves: each file carries the wall-clock time (ms)
 at which it was written, compared with the moment the signal was sent; each
@@ -28,7 +35,9 @@ boundaries) and of the leader's write cycle. Prints
 markdown tables and writes JSON under bench/results/. Environment: BINARY
 (default .build/release/election), N (3), SCALE_N (50, 0 skips the pass), ROUNDS
 (5), REST_SECONDS (30), TICKS (2000,500), PEER (kazoo; none runs election alone),
-KEEP=1 keeps the work directory.
+HTTP_TICK (the last of TICKS; 0 skips the HTTP pass), HTTP_ROUNDS (10 each side,
+per condition), HTTP_RATE (50), HTTP_SECONDS (30), FLOOD (1000), KEEP=1 keeps the
+work directory.
 """
 
 import json
@@ -43,7 +52,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ left under scripts/benchlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import report  # noqa: E402
+from benchlib import httppass, report  # noqa: E402
 from benchlib.cpu import CpuMeter  # noqa: E402
 from benchlib.harness import ROOT, Bench, Implementation, cleanup_dir, log  # noqa: E402
 
@@ -54,6 +63,11 @@ ROUNDS = int(os.environ.get("ROUNDS", "5"))
 REST_SECONDS = float(os.environ.get("REST_SECONDS", "30"))
 TICKS = [int(t) for t in os.environ.get("TICKS", "2000,500").split(",") if t.strip()]
 PEER = os.environ.get("PEER", "kazoo")
+HTTP_TICK = int(os.environ.get("HTTP_TICK", str(TICKS[-1] if TICKS else 0)))
+HTTP_ROUNDS = int(os.environ.get("HTTP_ROUNDS", "10"))
+HTTP_RATE = float(os.environ.get("HTTP_RATE", "50"))
+HTTP_SECONDS = float(os.environ.get("HTTP_SECONDS", "30"))
+FLOOD = int(os.environ.get("FLOOD", "1000"))
 SESSION_TIMEOUT = 4.0
 FLAGS = ["--leader-timeout", "1s", "--session-timeout", "4s", "--attempter-timeout", "10s",
          "--storage-capacity", "10"]
@@ -175,7 +189,8 @@ def main():
              "rounds": ROUNDS, "rest_seconds": REST_SECONDS, "ticks_ms": TICKS, "settings": " ".join(FLAGS),
              "binary": BINARY, "cpu_method": cpu.method, "loadavg_start": loadavg(),
              "peer_label": impls[1].label if len(impls) > 1 else None,
-             "peer_version": f"kazoo {kv[0]} on Python {kv[1]}" if kv else None}
+             "peer_version": f"kazoo {kv[0]} on Python {kv[1]}" if kv else None,
+             "http_tick_ms": HTTP_TICK if HTTP_TICK in TICKS else None}
     results = {"setup": setup, "ticks": {}}
     running = {"bench": None, "zk": None}
 
@@ -212,6 +227,13 @@ def main():
                     bench.attach()
                     scale["election" if impl.key == "election" else "peer"] = scale_pass(bench, SCALE_N)
                 results["scale"] = scale
+            if tick == HTTP_TICK:
+                bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impls[0], FLAGS, SESSION_TIMEOUT, cpu,
+                              BINARY)
+                running["bench"] = bench
+                bench.attach()
+                log(f"HTTP pass at tick {tick}: {N} replicas with --http-addr beside {N} without")
+                results["http"] = httppass.run(bench, N, HTTP_ROUNDS, HTTP_RATE, HTTP_SECONDS, FLOOD)
             results["ticks"][str(tick)] = per
             running["bench"] = None
             Bench.zk("stop", zkdir)
@@ -245,6 +267,7 @@ def main():
                      for k in ("election", "peer") if k in per)
     violations += sum(len(results["scale"][k]["verify"]["violations"])
                       for k in ("election", "peer") if k in results.get("scale", {}))
+    violations += sum(len(v["violations"]) for v in results.get("http", {}).get("verify", {}).values())
     if violations:
         sys.exit(1)
 

@@ -121,7 +121,8 @@ public struct ElectionConfig: Sendable, Equatable {
         var httpAddress: (host: String, port: Int)?
         if let text = raw(.httpAddr), !text.isEmpty {
             guard let address = HostPort.parse(text) else {
-                throw ConfigError(.httpAddr, "'\(text)' is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::]:8080)")
+                throw ConfigError(
+                    .httpAddr, "'\(text)' is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::]:8080)")
             }
             httpAddress = address
         }

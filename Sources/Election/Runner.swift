@@ -80,7 +80,8 @@ public struct Runner: Sendable {
         from: StateName, to: StateName, reason: TransitionReason, token: Int64?, streak: inout FaultStreak
     ) {
         var metadata: Logger.Metadata = [
-            "from": "\(from.rawValue)", "to": "\(to.rawValue)", "reason": "\(reason)", "code": "\(reason.code.rawValue)",
+            "from": "\(from.rawValue)", "to": "\(to.rawValue)", "reason": "\(reason)",
+            "code": "\(reason.code.rawValue)",
         ]
         if let token { metadata["token"] = "\(token)" }
         switch streak.record(to: to, reason: reason, failures: env.failures.current) {

@@ -48,7 +48,8 @@ extension ElectionEnvironment {
     /// `wakeOn` accepts, a resign request (when given), or a stop request.
     func waitForWake(
         until deadline: ContinuousClock.Instant, watch: ZKWatch? = nil, session: (any CoordinationSession)? = nil,
-        resign: OneShot<Void>? = nil, leader: ZKWatch? = nil, workload: OneShot<Int32>? = nil, wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
+        resign: OneShot<Void>? = nil, leader: ZKWatch? = nil, workload: OneShot<Int32>? = nil,
+        wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
     ) async -> Wake {
         if requests.stopRequested { return .stop }
         let stop = requests.stop

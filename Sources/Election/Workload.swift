@@ -1,6 +1,5 @@
-import ZooKeeper
-
 import Synchronization
+import ZooKeeper
 
 /// The user's program that runs only while this replica leads (`election run --
 /// CMD`). The Leader state starts it after its first confirmed write, feeds it the

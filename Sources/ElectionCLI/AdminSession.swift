@@ -26,7 +26,8 @@ struct AdminSession {
         let timeoutText = timeout ?? environment[variable] ?? "5s"
         guard let deadline = DurationParser.parse(timeoutText), deadline > .zero else {
             throw ConfigError(
-                flag: "--timeout", environmentVariable: variable, problem: "'\(timeoutText)' is not a positive duration")
+                flag: "--timeout", environmentVariable: variable, problem: "'\(timeoutText)' is not a positive duration"
+            )
         }
         var logger = Logger(label: "election-\(command)")
         logger.logLevel = .critical

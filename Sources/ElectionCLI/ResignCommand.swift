@@ -52,7 +52,8 @@ struct ResignCommand: AsyncParsableCommand {
             }
             guard let first = names.first else { throw exit(2, "no leader: nobody is a candidate") }
             guard let found = try await session.getData(path + "/" + first) else { continue }
-            let marked = ResignRequest.mark(found.data, id: "\(Identity.hostName()):\(WallClock.format(millis: WallClock.nowMillis()))")
+            let marked = ResignRequest.mark(
+                found.data, id: "\(Identity.hostName()):\(WallClock.format(millis: WallClock.nowMillis()))")
             do {
                 _ = try await session.setData(path + "/" + first, data: marked, version: found.stat.version)
                 let info = LeaderInfo(candidate: first, data: found.data, stat: found.stat)
@@ -73,7 +74,9 @@ struct ResignCommand: AsyncParsableCommand {
             {
                 let info = LeaderInfo(candidate: first, data: found.data, stat: found.stat)
                 if info.replica == old.replica {
-                    throw exit(3, "no other replica took over: \(info.replica) leads again (fencing token \(found.stat.czxid))")
+                    throw exit(
+                        3, "no other replica took over: \(info.replica) leads again (fencing token \(found.stat.czxid))"
+                    )
                 }
                 print("\(info.replica) leads now (fencing token \(found.stat.czxid))")
                 return

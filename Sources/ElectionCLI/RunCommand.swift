@@ -1,8 +1,8 @@
 import ArgumentParser
 import CoreMetrics
-import Prometheus
 import Election
 import Logging
+import Prometheus
 import ZooKeeper
 
 #if canImport(Glibc)

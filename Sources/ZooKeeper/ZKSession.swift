@@ -156,7 +156,8 @@ public actor ZKSession {
         try await watching(watch) { watchToken in
             try await call { zh, context in
                 zoo_awget(
-                    zh, path, watchToken == nil ? nil : { _, type, state, _, context in nodeWatcher(type, state, context) },
+                    zh, path,
+                    watchToken == nil ? nil : { _, type, state, _, context in nodeWatcher(type, state, context) },
                     watchToken.flatMap { UnsafeMutableRawPointer(bitPattern: $0) },
                     { rc, value, length, stat, context in
                         let bytes: [UInt8] =
@@ -191,7 +192,8 @@ public actor ZKSession {
         try await watching(watch) { watchToken in
             try await call { zh, context in
                 zoo_awget_children2(
-                    zh, path, watchToken == nil ? nil : { _, type, state, _, context in nodeWatcher(type, state, context) },
+                    zh, path,
+                    watchToken == nil ? nil : { _, type, state, _, context in nodeWatcher(type, state, context) },
                     watchToken.flatMap { UnsafeMutableRawPointer(bitPattern: $0) },
                     { rc, strings, stat, context in
                         var names: [String] = []

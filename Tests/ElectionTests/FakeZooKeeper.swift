@@ -74,7 +74,9 @@ final class FakeZooKeeper: Sendable {
     }
 
     /// How many data watches are set on each path (herd-effect checks).
-    func watchCount(on path: String) -> Int { tree.withLock { $0.watches.filter { $0.path == path && !$0.children }.count } }
+    func watchCount(on path: String) -> Int {
+        tree.withLock { $0.watches.filter { $0.path == path && !$0.children }.count }
+    }
 }
 
 func parentPath(_ path: String) -> String {

@@ -85,7 +85,9 @@ import ZooKeeper
         #expect(streak.record(to: .failover, reason: fault, failures: 2) == .persists)
         #expect(streak.record(to: .initializing, reason: TransitionReason(.retry), failures: 2) == .quiet)
         #expect(streak.record(to: .failover, reason: fault, failures: 3) == .quiet)
-        #expect(streak.record(to: .leader, reason: TransitionReason(.lowestCandidate), failures: 0) == .recovered(repeats: 2))
+        #expect(
+            streak.record(to: .leader, reason: TransitionReason(.lowestCandidate), failures: 0)
+                == .recovered(repeats: 2))
         #expect(streak.record(to: .failover, reason: fault, failures: 0) == .normal)
     }
 }

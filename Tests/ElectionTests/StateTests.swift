@@ -447,4 +447,3 @@ extension StateTests {
         #expect(zk.stat(planted.path)?.ephemeralOwner == other.sessionID, "the other session's znode is left alone")
     }
 }
-

@@ -44,9 +44,10 @@ import Testing
             (electionFiles(in: dir).last?.counter ?? 0) >= 5
         }
         // Stop the daemon itself (strace's child); strace exits with it.
-        let children = (try? String(
-            contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children",
-            encoding: .utf8)) ?? ""
+        let children =
+            (try? String(
+                contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children",
+                encoding: .utf8)) ?? ""
         for child in children.split(separator: " ").compactMap({ Int32($0) }) { kill(child, SIGTERM) }
         let deadline = ContinuousClock.now + .seconds(10)
         while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
@@ -67,7 +68,9 @@ import Testing
                 "the temporary file's open is traced")
             let fd = try #require(calls[open].fd)
             #expect(
-                calls[open..<index].contains { $0.text.contains("fsync(\(fd))") || $0.text.contains("fdatasync(\(fd))") },
+                calls[open..<index].contains {
+                    $0.text.contains("fsync(\(fd))") || $0.text.contains("fdatasync(\(fd))")
+                },
                 "the file was fsynced before its rename: \(call.text)")
             // After the rename and before the next rename: an fsync of the directory.
             let next =

@@ -152,7 +152,10 @@ import Testing
         let served = try await start(1, scratch, zk)
         let result = try runProcess(
             electionBinary,
-            ["run", "--zk-servers", zk.connectString, "--replica-id", "busy", "--http-addr", "127.0.0.1:\(served[0].port)"])
+            [
+                "run", "--zk-servers", zk.connectString, "--replica-id", "busy", "--http-addr",
+                "127.0.0.1:\(served[0].port)",
+            ])
         #expect(result.status == 69)
         #expect(result.stderr.contains("--http-addr") && result.stderr.contains("ELECTION_HTTP_ADDR"))
         served[0].replica.signal(SIGTERM)

@@ -19,7 +19,8 @@ import Testing
             try Replica(id: "q\($0)", scratch: scratch, servers: zk.connectString, fileDir: scratch.path + "/shared")
         }
         try await eventually(within: .seconds(20), "one leads, one waits") {
-            replicas.filter { $0.state == "Leader" }.count == 1 && replicas.filter { $0.state == "Attempter" }.count == 1
+            replicas.filter { $0.state == "Leader" }.count == 1
+                && replicas.filter { $0.state == "Attempter" }.count == 1
         }
         let leader = try #require(replicas.first { $0.state == "Leader" })
         let table = try runProcess(electionBinary, ["status", "--zk-servers", zk.connectString])

@@ -183,7 +183,8 @@ import Testing
         let hookLog = scratch.path + "/hook"
         let work = try Workload(scratch, body: "sleep 0.2; exit 3")
         let restarting = try replica(
-            "x1", scratch, zk, work, extra: ["--on-exit", "restart", "--on-transition", "echo \"$1>$2 $3\" >> \(hookLog)"])
+            "x1", scratch, zk, work,
+            extra: ["--on-exit", "restart", "--on-transition", "echo \"$1>$2 $3\" >> \(hookLog)"])
         try await eventually(within: .seconds(20), "restarted while still leading") {
             work.lines().filter { $0.kind == "start" && $0.replica == "x1" }.count >= 3
         }
@@ -232,7 +233,10 @@ import Testing
     @Test func aStopTimeoutThatDoesNotFitTheSessionIsRefused() throws {
         let result = try runProcess(
             electionBinary,
-            ["run", "--zk-servers", "127.0.0.1:1", "--session-timeout", "4s", "--exec-stop-timeout", "3s", "--", "true"])
+            [
+                "run", "--zk-servers", "127.0.0.1:1", "--session-timeout", "4s", "--exec-stop-timeout", "3s", "--",
+                "true",
+            ])
         #expect(result.status == 64)
         #expect(result.stderr.contains("--exec-stop-timeout") && result.stderr.contains("ELECTION_SESSION_TIMEOUT"))
     }

@@ -49,6 +49,8 @@ class Bench:
         self.flags, self.session_timeout, self.cpu, self.verifier = flags, session_timeout, cpu, verifier
         self.procs = {}  # replica id -> Popen
         self.paths = {}  # replica id -> election path
+        self.extras = {}  # replica id -> extra flags (kept across restarts)
+        self.pairs = []  # (old leader, new leader) of every failover round, in order
         self.connect = None
 
     # ---- ZooKeeper -------------------------------------------------------
@@ -89,15 +91,18 @@ class Bench:
     def log_of(self, rid):
         return os.path.join(self.work, "logs", rid + ".log")
 
-    def spawn(self, rid, path=None, cgroup=True):
-        """Starts replica `rid` in its own cgroup; a restart keeps its election path."""
+    def spawn(self, rid, path=None, cgroup=True, extra=None):
+        """Starts replica `rid` in its own cgroup; a restart keeps its election path and
+        its extra flags."""
         path = path or self.paths.get(rid, f"/bench-{self.impl.key}")
         self.paths[rid] = path
+        if extra is not None:
+            self.extras[rid] = list(extra)
         os.makedirs(os.path.dirname(self.log_of(rid)), exist_ok=True)
         out = open(self.log_of(rid), "a")
         proc = subprocess.Popen(
             [*self.impl.argv, "--zk-servers", self.connect, "--replica-id", rid, "--file-dir", self.dir_of(rid),
-             "--election-path", path, *self.flags],
+             "--election-path", path, *self.flags, *self.extras.get(rid, [])],
             stdout=out, stderr=out, stdin=subprocess.DEVNULL,
             preexec_fn=self.cpu.preexec(rid) if cgroup else None)
         out.close()
@@ -238,6 +243,7 @@ class Bench:
             else:
                 rid, name = self.wait_for_token_above([r for r in rids if r != old], token, timeout=limit)
             times.append(self.written_at(rid, name) - t0)
+            self.pairs.append((old, rid))
             if not restart_same:
                 self.procs[old].wait()
                 time.sleep(0.2)

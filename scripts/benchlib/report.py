@@ -144,6 +144,9 @@ def render(r):
                 ("overlap / invariant violations", str(len(e["verify"]["violations"])),
                  str(len(k["verify"]["violations"])) if k else "–", "–")]
         out.append(table(("measure", "election", peer or "peer", f"{peer or 'peer'} ÷ election"), rows))
+    if "http" in r:
+        out.append("")
+        out.append(render_http(r["http"]))
     last = list(r["ticks"].values())[-1]
     out.append("")
     out.append("### Where election's resident memory goes (at rest, tickTime = "
@@ -168,4 +171,121 @@ def render(r):
         top = ", ".join(f"{grp['group']} {grp['rss_kib']}" for grp in pm["groups"][:4])
         out.append(f"{peer} leader: RSS {pm['total']['rss_kib']} KiB, PSS {pm['total']['pss_kib']} KiB, private dirty "
                    f"{pm['total']['private_dirty_kib']} KiB, {pm['threads']} threads; largest: {top} KiB")
+    return "\n".join(out)
+
+
+def render_http(h):
+    """The HTTP pass: HTTP off beside HTTP on, then the hostile clients."""
+    import statistics
+
+    def mem(fp):
+        rss = max(v["rss_kib"] for v in fp.values()) / 1024
+        own = statistics.mean(v["private_dirty_kib"] for v in fp.values()) / 1024
+        return rss, own
+
+    def ms(v):
+        return "–" if v is None else f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms"
+
+    def verdict(ok):
+        return "within" if ok else "**over**"
+
+    rows = []
+    for label, key in (("after 5 requests to every endpoint", "memory_after_scrapes"),
+                       (f"after {h['seconds']:.0f} s of /metrics at {h['rate']:g} req/s", "memory_after_load"),
+                       ("at the end of the pass (failovers, attack)", "memory_end")):
+        (ro, po), (rn, pn) = mem(h[key]["off"]), mem(h[key]["on"])
+        rows.append((f"RSS per replica, max / private dirty, mean: {label}", f"{ro:.1f} / {po:.2f} MiB",
+                     f"{rn:.1f} / {pn:.2f} MiB", f"{rn / ro:.2f} / {pn / po:.2f}",
+                     f"off ≤ 12 MiB: {verdict(ro <= 12)}; on ≤ 20 MiB: {verdict(rn <= 20)}"))
+    lm = h["leader_memory_off_vs_on"]
+    rows.append(("threads (leader)", str(lm["threads"][0]), str(lm["threads"][1]), "", ""))
+    c = h["cpu_s_per_min_during_load"]
+    rows.append((f"CPU s/min during the /metrics load: leader / followers, mean",
+                 f"{c['off_leader']:.3f} / {c['off_followers']:.3f}", f"{c['on_leader']:.3f} / {c['on_followers']:.3f}",
+                 f"{ratio(c['on_leader'], c['off_leader'])} / {ratio(c['on_followers'], c['off_followers'])}", ""))
+    for path, lat in h["latency"].items():
+        secs = h["seconds"] if path == "/metrics" else max(5.0, h["seconds"] / 6)
+        bad = lat["requests"] - lat["ok_200"]
+        rows.append((f"{path} on the leader, {h['rate']:g} req/s for {secs:.0f} s, a connection each: "
+                     f"p50 / p99 / max", "–",
+                     f"{ms(lat['p50_ms'])} / {ms(lat['p99_ms'])} / {ms(lat['max_ms'])} "
+                     f"({lat['ok_200']} × 200" + (f", {bad} other: {lat['outcomes']}" if bad else "") + ")", "",
+                     f"p99 ≤ 5 ms: {verdict(lat['p99_ms'] is not None and lat['p99_ms'] <= 5)}"
+                     if path == "/metrics" else ""))
+    rows.append(("/metrics body", "–", f"{h['metrics_bytes']} bytes", "", ""))
+    fs = h["failover_scrape"]
+    rows.append((f"graceful failover p50 / p90, {h['rounds']} rounds each, alternated, "
+                 f"{h['rate']:g} req/s of /metrics round the HTTP replicas",
+                 f"{ms(fs['off']['p50'])} / {ms(fs['off']['p90'])}", f"{ms(fs['on']['p50'])} / {ms(fs['on']['p90'])}",
+                 f"{fs['on']['p50'] / fs['off']['p50']:.2f} / {fs['on']['p90'] / fs['off']['p90']:.2f}",
+                 "unchanged (within noise)"))
+    sc = fs["scrape"]
+    rows.append(("scrapes during those rounds", "–",
+                 ", ".join(f"{v} {k}" for k, v in sorted(sc["outcomes"].items(), key=lambda kv: -kv[1])),
+                 "", "refused: a replica between SIGTERM and restart"))
+    checks = h["endpoint_checks"]
+    rows.append(("/healthz /readyz /status /metrics 200, /leader 200 on the leader only, 503 elsewhere", "–",
+                 f"{checks['requests'] - len(checks['unexpected'])} of {checks['requests']} as expected"
+                 + (f": {'; '.join(checks['unexpected'][:3])}" if checks["unexpected"] else ""), "", ""))
+    rows.append(("overlap / invariant violations (`election verify`)", str(len(h["verify"]["off"]["violations"])),
+                 str(len(h["verify"]["on"]["violations"])), "", "0"))
+    out = [f"### HTTP: {h['n']} replicas with `--http-addr` beside {h['n']} without, at once "
+           f"(tickTime = {h['tick_ms']} ms)", "",
+           table(("measure", "HTTP off", "HTTP on", "on ÷ off", "budget"), rows), ""]
+    big = [(g, o, n, po, pn) for g, o, n, po, pn in lm["groups"] if abs(n - o) >= 64 or abs(pn - po) >= 32]
+    out.append("leader, HTTP on − HTTP off by mapping group (RSS KiB; private dirty KiB): "
+               + ", ".join(f"{g} {n - o:+d} ({pn - po:+d})" for g, o, n, po, pn in big))
+    out.append("")
+
+    x = h["hostile"]
+    b, k = x["burst"], x["kept_up"]
+
+    def health(s):
+        return (f"{s['ok_200']} of {s['probes']} × 200, longest without a 200 {s['longest_without_200_s']:.1f} s"
+                + (f" ({', '.join(f'{v} {n}' for n, v in s['outcomes'].items() if not n.startswith('ok 200'))})"
+                   if s["ok_200"] < s["probes"] else ""))
+
+    def flood_text(f):
+        return (f"{f['attempts']} opened, {f['established']} established, {f['refused']} refused, "
+                f"{f['not_established']} never established; closed by the server: {f['closed_at_accept']} at accept "
+                f"(< 0.5 s), {f['closed_at_deadline']} at the deadline (4.5–6.5 s; held p50 "
+                f"{(f['held_p50_s'] or 0):.2f} s), {f['closed_other']} otherwise; longest "
+                f"{(f['max_lifetime_s'] or 0):.2f} s; {f['left_open']} open when it ended"
+                + (f" (oldest {f['left_open_max_age_s']:.1f} s)" if f["left_open"] else "")
+                + (f"; {f['data_received']} got bytes" if f["data_received"] else ""))
+    lo = x["loris"]
+    ko = k["failover_off"]
+    kn = k["failover_on"]
+    others = x["healthz_others"]
+    kh = k["healthz"]
+    tport = str(k["target_port"])
+    rows = [
+        ("1 MiB header, alone", f"{x['big_header_alone']['outcome']} after {x['big_header_alone']['ms']:.1f} ms",
+         "4xx or a close"),
+        (f"burst: {h['flood']} idle connections", flood_text(b), "all closed within ~5–6 s"),
+        ("burst: slow-loris (a byte a second)",
+         f"{lo.get('outcome')} after {lo.get('seconds', 0):.1f} s ({lo.get('bytes')} bytes sent)", "closed at ~5 s"),
+        ("burst: /healthz every 0.2 s on the attacked replica", health(x["healthz_target"]), "200"),
+        ("burst: /healthz on the other replicas", "; ".join(health(s) for s in others), "200"),
+        ("open fds of the attacked replica: before / after the burst / at the end",
+         f"{x['fds_before']} / {x['fds_after']} / {x['fds_end']}", "back to the start"),
+        (f"kept up: graceful failover p50 / p90, {h['rounds']} rounds each side, alternated",
+         f"off {ms(ko['p50'])} / {ms(ko['p90'])}; on, one replica attacked {ms(kn['p50'])} / {ms(kn['p90'])}; "
+         f"ratio {kn['p50'] / ko['p50']:.2f} / {kn['p90'] / ko['p90']:.2f}; the attacked replica was "
+         + ", ".join(f"{k2} {v}×" for k2, v in k["target_roles"].items()), "unchanged (within noise)"),
+        (f"kept up: idle connections (≤ {h['flood']} at once, ≤ 250 new/s)", flood_text(k["flood"]),
+         "closed at accept or at the deadline (or when the attacked replica stops); none open past ~6 s"),
+        ("kept up: slow-lorises (one after another), 1 MiB headers (every 2 s)",
+         f"slow-lorises: {k['loris']['connections']}: "
+         + ", ".join(f"{v} {n}" for n, v in k["loris"]["outcomes"].items())
+         + f" (longest open {(k['loris']['max_open_s'] or 0):.1f} s); 1 MiB headers: "
+         + ", ".join(f"{v} {n}" for n, v in k["big_header"].items()),
+         "none open past ~6 s; 4xx or a close"),
+        ("kept up: /healthz on the attacked replica", health(kh[tport]), "200"),
+        ("kept up: /healthz on the other replicas",
+         "; ".join(health(s) for p, s in kh.items() if p != tport), "200"),
+    ]
+    out.append(f"Hostile clients against {x['target']} (the HTTP group's leader when the attack began):")
+    out.append("")
+    out.append(table(("check", "measured", "expected"), rows))
     return "\n".join(out)

@@ -17,7 +17,8 @@ public struct InitState: ElectionState {
                     "removed stale temporary files", metadata: ["count": "\(removed)", "dir": "\(env.store.directory)"])
             }
         } catch {
-            return .next(FailoverState(session: session, needsInit: true), TransitionReason(.fileDirUnusable, "\(error)"))
+            return .next(
+                FailoverState(session: session, needsInit: true), TransitionReason(.fileDirUnusable, "\(error)"))
         }
 
         var session = self.session
@@ -45,7 +46,8 @@ public struct InitState: ElectionState {
             return .next(
                 FailoverState(session: session, needsInit: true),
                 TransitionReason(
-                    .electionPathUnavailable, "cannot ensure election path \(env.config.qualifiedElectionPath): \(error)"
+                    .electionPathUnavailable,
+                    "cannot ensure election path \(env.config.qualifiedElectionPath): \(error)"
                 ))
         }
         return .next(

@@ -35,7 +35,9 @@ final class TransitionHook: ElectionObserver {
             logger.warning("transition hook backlog full; dropping one", metadata: ["to": "\(to.rawValue)"])
             return
         }
-        let arguments = ["/bin/sh", "-c", command, "election-hook", from.rawValue, to.rawValue, token.map { "\($0)" } ?? ""]
+        let arguments = [
+            "/bin/sh", "-c", command, "election-hook", from.rawValue, to.rawValue, token.map { "\($0)" } ?? "",
+        ]
         var variables = Spawn.environment()
         variables["ELECTION_FROM"] = from.rawValue
         variables["ELECTION_TO"] = to.rawValue
