@@ -94,6 +94,33 @@ status_counts() {
 
 # ---- steps ---------------------------------------------------------------------
 
+# Runs a command in a session of its own and kills the whole session (every
+# process the command started, such as the test bundle `swift test` spawns) if it
+# is not done within LIMIT seconds: a hung test fails the run instead of holding
+# CI until its own limit.
+bounded() {
+    local limit=$1 pid guard status
+    shift
+    setsid "$@" &
+    pid=$!
+    (
+        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+        sleep "$limit" &
+        nap=$!
+        wait "$nap"
+        echo "test.sh: '$*' still running after ${limit}s: killing it and everything it started" >&2
+        kill -TERM -- "-$pid" 2>/dev/null
+        sleep 10
+        kill -KILL -- "-$pid" 2>/dev/null
+    ) &
+    guard=$!
+    wait "$pid"
+    status=$?
+    kill "$guard" 2>/dev/null
+    wait "$guard" 2>/dev/null
+    return "$status"
+}
+
 add_counts() {
     TOTAL_PASSED=$((TOTAL_PASSED + $1))
     TOTAL_FAILED=$((TOTAL_FAILED + $2))
@@ -138,7 +165,9 @@ main() {
     swift build --build-tests || exit 1
 
     # Serial: the integration suites start ZooKeeper JVMs and daemons; two cores.
-    run_step "swift test" swift_counts swift test --skip-build --no-parallel
+    # Every suite has a .timeLimit; this bound catches what a time limit cannot
+    # (a test stuck in an await that ignores cancellation).
+    run_step "swift test" swift_counts bounded 1500 swift test --skip-build --no-parallel
 
     # The release binary, for the steps that run the daemon as `make run-cluster`
     # and `make chaos` do.
@@ -154,6 +183,9 @@ main() {
         # terminal closed, the script killed: nothing of the run may be left.
         run_step "run-cluster terminal test" pty_counts \
             env BINARY="$BINARY" python3 scripts/tests/test_run_cluster_pty.py
+
+        run_step "make lint: swift-format, hadolint, compose, image closure, kustomize, systemd, shellcheck" \
+            status_counts env BINARY="$BINARY" bash scripts/lint.sh
 
         # The chaos pass needs root (tmpfs and bind mounts on the file-dirs).
         if [[ $(id -u) -eq 0 ]]; then
