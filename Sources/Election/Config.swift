@@ -1,3 +1,9 @@
+import ZooKeeper
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The daemon's settings, validated; see the README's flags table and docs/design.md.
 public struct ElectionConfig: Sendable, Equatable {
     public var zkServers: String
@@ -12,12 +18,17 @@ public struct ElectionConfig: Sendable, Equatable {
     public var stateFile: String?
     /// Where the HTTP status endpoints listen (`host:port`); nil: off.
     public var httpAddress: (host: String, port: Int)?
+    /// Digest credentials from `--zk-auth-file`; nil: no authentication.
+    public var zkAuth: ZKAuth?
+    /// The ACL of created znodes: `.open` without credentials.
+    public var zkACL: ZKACL = .open
 
     public static func == (a: ElectionConfig, b: ElectionConfig) -> Bool {
         a.zkServers == b.zkServers && a.leaderTimeout == b.leaderTimeout && a.attempterTimeout == b.attempterTimeout
             && a.fileDir == b.fileDir && a.storageCapacity == b.storageCapacity && a.sessionTimeout == b.sessionTimeout
             && a.electionPath == b.electionPath && a.replicaID == b.replicaID && a.stateFile == b.stateFile
             && a.httpAddress?.host == b.httpAddress?.host && a.httpAddress?.port == b.httpAddress?.port
+            && a.zkAuth == b.zkAuth && a.zkACL == b.zkACL
     }
 
     public init(
@@ -49,6 +60,8 @@ public struct ElectionConfig: Sendable, Equatable {
         case replicaID = "replica-id"
         case stateFile = "state-file"
         case httpAddr = "http-addr"
+        case zkAuthFile = "zk-auth-file"
+        case zkAcl = "zk-acl"
 
         public var flag: String { "--" + rawValue }
         /// `ELECTION_` + the flag name upper-cased, `-` → `_`.
@@ -69,6 +82,8 @@ public struct ElectionConfig: Sendable, Equatable {
             case .replicaID: return nil  // the host name, filled in by the caller
             case .stateFile: return nil  // <file-dir>/.election-session-<replica-id>
             case .httpAddr: return nil  // off
+            case .zkAuthFile: return nil  // no authentication
+            case .zkAcl: return "private"
             }
         }
     }
@@ -127,7 +142,20 @@ public struct ElectionConfig: Sendable, Equatable {
             httpAddress = address
         }
 
-        return ElectionConfig(
+        var auth: ZKAuth?
+        var acl = ZKACL.open
+        if let path = raw(.zkAuthFile), !path.isEmpty {
+            auth = try AuthFile.read(path)
+            let aclText = try required(.zkAcl)
+            guard let chosen = ZKACL(rawValue: aclText), chosen != .open else {
+                throw ConfigError(.zkAcl, "'\(aclText)' is not one of private, world-read")
+            }
+            acl = chosen
+        } else if let aclText = flags[.zkAcl] ?? environment[Setting.zkAcl.environmentVariable] {
+            throw ConfigError(.zkAcl, "'\(aclText)' needs --zk-auth-file (ELECTION_ZK_AUTH_FILE): an ACL names an identity")
+        }
+
+        var config = ElectionConfig(
             zkServers: servers,
             leaderTimeout: try duration(.leaderTimeout),
             attempterTimeout: try duration(.attempterTimeout),
@@ -138,6 +166,9 @@ public struct ElectionConfig: Sendable, Equatable {
             replicaID: replicaID,
             stateFile: stateFile,
             httpAddress: httpAddress)
+        config.zkAuth = auth
+        config.zkACL = acl
+        return config
     }
 }
 
@@ -191,6 +222,32 @@ public enum ServerList {
             }
         }
         return nil
+    }
+}
+
+/// The `--zk-auth-file`: one line `user:password` for ZooKeeper's digest scheme,
+/// refused when group or others may access it.
+enum AuthFile {
+    static func read(_ path: String) throws(ConfigError) -> ZKAuth {
+        func problem(_ text: String) -> ConfigError { ConfigError(.zkAuthFile, text) }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw problem("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw problem("\(path) is not a regular file") }
+        guard info.st_mode & 0o077 == 0 else {
+            throw problem(
+                "\(path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it")
+        }
+        guard let bytes = FileStore.contents(of: path) else {
+            throw problem("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        var line = bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
+        while line.last == UInt8(ascii: " ") { line.removeLast() }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+            colon < line.index(before: line.endIndex)
+        else { throw problem("\(path) must hold one line user:password") }
+        return ZKAuth(scheme: "digest", credential: Array(line))
     }
 }
 

@@ -45,6 +45,8 @@ public final class ZKSessionFactory: SessionFactory {
     public let logger: Logger
     private let stateFilePath: String?
     private let onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)?
+    private let auth: ZKAuth?
+    private let acl: ZKACL
 
     private enum StateFile {
         case notOpened
@@ -57,8 +59,11 @@ public final class ZKSessionFactory: SessionFactory {
     /// the client library's thread.
     public init(
         servers: String, sessionTimeout: Duration, connectDeadline: Duration, stateFile: String?, logger: Logger,
-        onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)? = nil
+        onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)? = nil, auth: ZKAuth? = nil,
+        acl: ZKACL = .open
     ) {
+        self.auth = auth
+        self.acl = acl
         self.servers = servers
         self.sessionTimeout = sessionTimeout
         self.connectDeadline = connectDeadline
@@ -77,7 +82,7 @@ public final class ZKSessionFactory: SessionFactory {
         }
         let session = try ZKSession(
             servers: servers, sessionTimeout: sessionTimeout, resuming: previous, logger: logger,
-            onStateChange: listener)
+            onStateChange: listener, auth: auth, acl: acl)
         box.session = session
         return session
     }
@@ -88,7 +93,8 @@ public final class ZKSessionFactory: SessionFactory {
     public func ensureChroot() async throws -> String? {
         guard let chroot else { return nil }
         let hosts = ServerList.split(servers).hosts
-        let session = try ZKSession(servers: hosts, sessionTimeout: sessionTimeout, logger: logger)
+        let session = try ZKSession(
+            servers: hosts, sessionTimeout: sessionTimeout, logger: logger, auth: auth, acl: acl)
         do {
             try await session.waitConnected(within: connectDeadline)
             let existed = try await session.exists(chroot) != nil

@@ -91,6 +91,8 @@ public struct ElectionEnvironment: Sendable {
     /// Quick exits of the command in a row: drives the backoff of resign and restart,
     /// apart from `failures`, which a written file resets.
     public let workloadFailures = FailureCounter()
+    /// Authentication failures in this process (only the first is logged loudly).
+    let authFailures = FailureCounter()
 
     public init(
         config: ElectionConfig, sessions: any SessionFactory, identity: Identity, logger: Logger,
@@ -106,6 +108,11 @@ public struct ElectionEnvironment: Sendable {
     }
 
     func candidatePath(_ name: String) -> String { config.electionPath + "/" + name }
+
+    /// True the first time an authentication failure is reported in this process.
+    func reportAuthFailureOnce() -> Bool {
+        authFailures.next() == 0
+    }
 
     /// Logs, once per name, an entry of file-dir that is named like an election file
     /// but is not a regular file: it is left alone.

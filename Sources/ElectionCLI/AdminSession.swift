@@ -15,12 +15,13 @@ struct AdminSession {
     let command: String
 
     static func open(
-        command: String, zkServers: String?, electionPath: String?, timeout: String?
+        command: String, zkServers: String?, electionPath: String?, timeout: String?, zkAuthFile: String?
     ) async throws -> AdminSession {
         let environment = currentEnvironment()
         var flags: [ElectionConfig.Setting: String] = [:]
         flags[.zkServers] = zkServers
         flags[.electionPath] = electionPath
+        flags[.zkAuthFile] = zkAuthFile
         let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: command)
         let variable = "ELECTION_" + command.uppercased() + "_TIMEOUT"
         let timeoutText = timeout ?? environment[variable] ?? "5s"
@@ -33,7 +34,8 @@ struct AdminSession {
         logger.logLevel = .critical
         ZKLogBridge.shared.bootstrap(logger)
         do {
-            let session = try ZKSession(servers: config.zkServers, sessionTimeout: .seconds(10), logger: logger)
+            let session = try ZKSession(
+                servers: config.zkServers, sessionTimeout: .seconds(10), logger: logger, auth: config.zkAuth)
             try await session.waitConnected(within: deadline)
             return AdminSession(config: config, session: session, command: command)
         } catch {

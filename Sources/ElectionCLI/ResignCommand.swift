@@ -23,6 +23,8 @@ struct ResignCommand: AsyncParsableCommand {
     var electionPath: String?
     @Option(help: "How long to wait for ZooKeeper before giving up (exit 69). Default 5s.")
     var timeout: String?
+    @Option(help: "File with user:password for ZooKeeper digest auth, as for run (mode 0600 or refused).")
+    var zkAuthFile: String?
     @Option(help: "How long to wait for the handover (exit 75 after). Default 30s.")
     var wait: String = "30s"
 
@@ -32,7 +34,8 @@ struct ResignCommand: AsyncParsableCommand {
                 flag: "--wait", environmentVariable: "(none)", problem: "'\(wait)' is not a positive duration")
         }
         let admin = try await AdminSession.open(
-            command: "resign", zkServers: zkServers, electionPath: electionPath, timeout: timeout)
+            command: "resign", zkServers: zkServers, electionPath: electionPath, timeout: timeout,
+            zkAuthFile: zkAuthFile)
         let session = admin.session
         let path = admin.config.electionPath
         defer { Task { await session.close() } }

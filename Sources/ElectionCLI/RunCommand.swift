@@ -45,6 +45,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(
         help: "Serve /healthz /readyz /leader /status /metrics on this host:port (e.g. 127.0.0.1:8080). Default: off.")
     var httpAddr: String?
+    @Option(help: "File with user:password for ZooKeeper digest auth (mode 0600 or refused). Default: none.")
+    var zkAuthFile: String?
+    @Option(help: "With --zk-auth-file: ACL of created znodes, private or world-read. Default private.")
+    var zkAcl: String?
     @Option(
         help: "After SIGTERM to the command's process group, SIGKILL after this long. Default 3s (with -- CMD).")
     var execStopTimeout: String?
@@ -83,6 +87,8 @@ struct RunCommand: AsyncParsableCommand {
         flags[.replicaID] = replicaId
         flags[.stateFile] = stateFile
         flags[.httpAddr] = httpAddr
+        flags[.zkAuthFile] = zkAuthFile
+        flags[.zkAcl] = zkAcl
         let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: Identity.hostName())
 
         let formatText = logFormat ?? environment["ELECTION_LOG_FORMAT"] ?? "text"
@@ -178,7 +184,8 @@ struct RunCommand: AsyncParsableCommand {
         let sessions = ZKSessionFactory(
             servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
             stateFile: config.stateFile, logger: logger,
-            onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) })
+            onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) }, auth: config.zkAuth,
+            acl: config.zkACL)
         var env = ElectionEnvironment(
             config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
         env.tracksLeader = server != nil

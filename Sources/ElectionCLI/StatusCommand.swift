@@ -28,6 +28,8 @@ struct StatusCommand: AsyncParsableCommand {
     var watch = false
     @Option(help: "How long to wait for ZooKeeper before giving up (exit 69). Default 5s.")
     var timeout: String?
+    @Option(help: "File with user:password for ZooKeeper digest auth, as for run (mode 0600 or refused).")
+    var zkAuthFile: String?
 
     struct Entry {
         var znode: String
@@ -41,7 +43,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let admin = try await AdminSession.open(
-            command: "status", zkServers: zkServers, electionPath: electionPath, timeout: timeout)
+            command: "status", zkServers: zkServers, electionPath: electionPath, timeout: timeout,
+            zkAuthFile: zkAuthFile)
         let (config, session) = (admin.config, admin.session)
         var code: Int32 = 2
         repeat {

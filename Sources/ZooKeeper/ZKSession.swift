@@ -23,6 +23,8 @@ public actor ZKSession {
     public nonisolated let servers: String
     /// The session timeout asked of the server.
     public nonisolated let requestedTimeout: Duration
+    /// The ACL of every znode this session creates.
+    public nonisolated let acl: ZKACL
 
     /// Starts connecting; use `waitConnected(within:)` to wait for the server.
     /// `resuming` takes a previous session's id and password to resume it.
@@ -30,10 +32,12 @@ public actor ZKSession {
     /// it (the library's): it must not block.
     public init(
         servers: String, sessionTimeout: Duration, resuming previous: (id: Int64, password: [UInt8])? = nil,
-        logger: Logger = Logger(label: "zookeeper"), onStateChange: (@Sendable (ZKConnectionState) -> Void)? = nil
+        logger: Logger = Logger(label: "zookeeper"), onStateChange: (@Sendable (ZKConnectionState) -> Void)? = nil,
+        auth: ZKAuth? = nil, acl: ZKACL = .open
     ) throws(ZKError) {
         self.servers = servers
         self.requestedTimeout = sessionTimeout
+        self.acl = acl
         self.logger = logger
         let core = SessionCore(requestedTimeout: sessionTimeout, listener: onStateChange)
         let token = CallbackRegistry.shared.makeToken()
@@ -62,6 +66,20 @@ public actor ZKSession {
         // socket (a netlink query and a DNS lookup several times a second): once a
         // minute still follows DNS changes (Kubernetes), at a fraction of the CPU.
         zoo_set_servers_resolution_delay(created, 60_000)
+        if let auth {
+            // Sent with the connect and again on every reconnect by the library;
+            // a rejection arrives as the AUTH_FAILED session state.
+            let rc = auth.credential.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { chars in
+                    zoo_add_auth(created, auth.scheme, chars.baseAddress, Int32(chars.count), nil, nil)
+                }
+            }
+            if rc != ZOK.rawValue {
+                zookeeper_close(created)
+                CallbackRegistry.shared.removeSession(token)
+                throw ZKError(code: rc) ?? .other(code: rc)
+            }
+        }
         handle = created
         logger.debug("zookeeper handle created", metadata: ["servers": "\(servers)"])
     }
@@ -108,11 +126,13 @@ public actor ZKSession {
     public func create(_ path: String, data: [UInt8] = [], mode: ZKCreateMode) async throws -> (
         path: String, stat: ZKStat
     ) {
-        try await call { zh, context in
+        // A value, not `self.acl` inside the closure: the closure must not touch the actor.
+        let acl = self.acl
+        return try await call { zh, context in
             data.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { chars in
                     zoo_acreate2(
-                        zh, path, chars.baseAddress, Int32(chars.count), czk_open_acl_unsafe(), mode.cValue,
+                        zh, path, chars.baseAddress, Int32(chars.count), acl.cValue, mode.cValue,
                         { rc, value, stat, context in
                             complete(context, .string(rc: rc, value.map { String(cString: $0) }, stat.map(ZKStat.init)))
                         }, context)
@@ -362,6 +382,16 @@ extension CompletionPayload {
         case .void(let rc), .stat(let rc, _), .string(let rc, _, _), .strings(let rc, _, _), .data(let rc, _, _):
             return rc
         case .cancelled: return ZOK.rawValue
+        }
+    }
+}
+
+extension ZKACL {
+    var cValue: UnsafePointer<ACL_vector> {
+        switch self {
+        case .open: return czk_open_acl_unsafe()
+        case .private: return czk_creator_all_acl()
+        case .worldRead: return czk_creator_all_world_read_acl()
         }
     }
 }

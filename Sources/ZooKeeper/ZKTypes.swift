@@ -91,3 +91,24 @@ public enum ZKOp: Sendable {
     case delete(path: String, version: Int32)
     case check(path: String, version: Int32)
 }
+
+/// Credentials added to a session (`zoo_add_auth`): the digest scheme takes
+/// `user:password`.
+public struct ZKAuth: Sendable, Equatable {
+    public var scheme: String
+    public var credential: [UInt8]
+    public init(scheme: String = "digest", credential: [UInt8]) {
+        self.scheme = scheme
+        self.credential = credential
+    }
+}
+
+/// The ACL given to the znodes a session creates.
+public enum ZKACL: String, Sendable, CaseIterable {
+    /// world:anyone:cdrwa (no authentication configured).
+    case open
+    /// All rights to the authenticated creator, nothing for anyone else.
+    case `private` = "private"
+    /// All rights to the authenticated creator, read for everyone.
+    case worldRead = "world-read"
+}

@@ -447,3 +447,20 @@ extension StateTests {
         #expect(zk.stat(planted.path)?.ephemeralOwner == other.sessionID, "the other session's znode is left alone")
     }
 }
+
+extension StateTests {
+    /// A persistent child named like a candidate, sorted first: no session owns it
+    /// and it never goes away. It is ignored, not waited behind.
+    @Test func aPersistentZnodeNamedLikeACandidateDoesNotStallTheElection() async throws {
+        let session = try await connected()
+        let other = try await connected()
+        _ = try await other.create("/election/intruder_dead_0000000000", data: [], mode: .persistent)
+        let bump = try await other.create("/election/x_", data: [], mode: .ephemeralSequential)
+        try await other.delete(bump.path, version: -1)
+        let (next, _) = try await step(AttempterState(session: session, candidate: nil))
+        let leader = try #require(next as? LeaderState, "the intruder was waited behind")
+        #expect(leader.candidate.name?.hasPrefix("r1_") == true)
+        #expect(zk.stat("/election/intruder_dead_0000000000") != nil, "the intruder is left alone")
+    }
+}
+

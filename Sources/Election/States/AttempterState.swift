@@ -22,16 +22,25 @@ public struct AttempterState: ElectionState {
         var createdOnce = self.candidate?.name != nil
         var armed: (predecessor: String, watch: ZKWatch)?
         var leaderWatch: (name: String, watch: ZKWatch)?
+        // Children named like candidates that are not ephemeral: never candidates
+        // (a candidate's znode always is), so ignored rather than waited behind.
+        var ignored: Set<String> = []
         do {
             while true {
                 let listed = ContinuousClock.now
-                let children = try await env.untilStopped { try await session.children(parent) }
+                let all = try await env.untilStopped { try await session.children(parent) }
+                ignored.formIntersection(all)
+                let children = all.filter { !ignored.contains($0) }
                 let position = Decisions.position(ofPrefix: candidate.prefix, in: children)
                 let first = Decisions.ordered(children).first
                 if case .follower = position, env.tracksLeader, let first, leaderWatch?.name != first {
                     let path = env.candidatePath(first)
                     guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) else {
                         continue  // the leader just went: list again
+                    }
+                    if found.stat.ephemeralOwner == 0 {
+                        ignore(first, in: env, &ignored)
+                        continue
                     }
                     env.observer.leaderObserved(LeaderInfo(candidate: first, data: found.data, stat: found.stat))
                     leaderWatch = (first, found.watch)
@@ -92,6 +101,10 @@ public struct AttempterState: ElectionState {
                         let path = env.candidatePath(predecessor)
                         guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) })
                         else { continue }
+                        if found.stat.ephemeralOwner == 0 {
+                            ignore(predecessor, in: env, &ignored)
+                            continue
+                        }
                         armed = (predecessor, found.watch)
                         env.logger.debug(
                             "waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
@@ -137,6 +150,17 @@ public struct AttempterState: ElectionState {
                 FailoverState(session: session, candidate: candidate),
                 TransitionReason(.requestFailed, "ZooKeeper request failed: \(error)"))
         }
+    }
+}
+
+extension AttempterState {
+    /// A persistent znode named like a candidate sorted before ours: no session owns
+    /// it, so it would never go away and everyone behind it would wait forever.
+    fileprivate func ignore(_ name: String, in env: ElectionEnvironment, _ ignored: inout Set<String>) {
+        ignored.insert(name)
+        env.logger.warning(
+            "ignoring a persistent znode named like a candidate (not ephemeral: no session owns it)",
+            metadata: ["znode": "\(env.candidatePath(name))"])
     }
 }
 

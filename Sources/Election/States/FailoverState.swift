@@ -1,3 +1,4 @@
+import Logging
 import ZooKeeper
 
 /// Stops all useful work and recovers with capped, jittered backoff. It never
@@ -45,12 +46,27 @@ public struct FailoverState: ElectionState {
                     TransitionReason(.reconnected, "same session reconnected"))
             case .lost:
                 let since = current.health.disconnectedSince.map { ContinuousClock.now - $0 } ?? .zero
-                env.logger.warning(
-                    "ZooKeeper session lost; starting a new one",
-                    metadata: [
-                        "session": "0x\(current.sessionID.sessionHex)",
-                        "state": "\(current.health.state.rawValue)", "disconnected_for": "\(since)",
-                    ])
+                let metadata: Logger.Metadata = [
+                    "session": "0x\(current.sessionID.sessionHex)",
+                    "state": "\(current.health.state.rawValue)", "disconnected_for": "\(since)",
+                ]
+                if current.health.state == .authFailed {
+                    // Said once per process: every retry meets the same credentials.
+                    if env.reportAuthFailureOnce() {
+                        env.logger.error(
+                            """
+                            ZooKeeper rejected the credentials of --zk-auth-file (ELECTION_ZK_AUTH_FILE): \
+                            AUTH_FAILED; retrying with a growing backoff, repeats logged at debug
+                            """,
+                            metadata: metadata)
+                    } else {
+                        env.logger.debug("authentication failed again", metadata: metadata)
+                    }
+                } else if env.failures.current == 0 {
+                    env.logger.warning("ZooKeeper session lost; starting a new one", metadata: metadata)
+                } else {
+                    env.logger.debug("ZooKeeper session lost again; starting a new one", metadata: metadata)
+                }
                 await current.close()
                 session = nil
                 candidate = nil
