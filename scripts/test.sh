@@ -85,6 +85,7 @@ summary_line_counts() {
 }
 
 pty_counts() { summary_line_counts "run-cluster pty" "$@"; }
+security_counts() { summary_line_counts "security" "$@"; }
 chaos_counts() { summary_line_counts "chaos" "$@"; }
 
 # A step that is one check: passed when its command exits 0 (e.g. make lint).
@@ -183,6 +184,9 @@ main() {
         # terminal closed, the script killed: nothing of the run may be left.
         run_step "run-cluster terminal test" pty_counts \
             env BINARY="$BINARY" python3 scripts/tests/test_run_cluster_pty.py
+
+        run_step "security tests (TLS via stunnel, hostile znodes, deleted leaders, persistent faults)" \
+            security_counts env BINARY="$BINARY" python3 scripts/tests/test_security.py
 
         run_step "make lint: swift-format, hadolint, compose, image closure, kustomize, systemd, shellcheck" \
             status_counts env BINARY="$BINARY" bash scripts/lint.sh
