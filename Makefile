@@ -7,7 +7,7 @@ REPLICAS ?= 3
 DURATION ?=
 ROUNDS ?= 5
 
-.PHONY: all deps build release test unit integration run-cluster chaos bench format lint install mutants clean help
+.PHONY: all deps build release test unit integration run-cluster chaos bench format lint install mutants fuzz clean help
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make bench [ROUNDS=5] [N=3] [SCALE_N=50]    failover times and footprint; table + bench/results/*.json"
 	@echo "make chaos [ROUNDS=5]                         fault injection: every fault ROUNDS times (root)"
 	@echo "make test                                     unit + integration tests against a real ZooKeeper"
+	@echo "make fuzz [FUZZ_SECONDS=60]                  libFuzzer over every parser of outside input"
 	@echo "make mutants [MUTANTS=a,b]                   each safety rule removed in turn must fail the tests"
 	@echo "make lint | install [PREFIX=/usr/local DESTDIR=]  static checks | install binary + systemd unit"
 	@echo "make build | release | format | clean"
@@ -74,13 +75,19 @@ install: release
 	@BINARY=.build/release/election PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" UNITDIR="$(UNITDIR)" \
 		bash scripts/install.sh
 
+# libFuzzer over every parser of outside input, FUZZ_SECONDS each (default 60);
+# a crash input lands in Tests/fuzz/<target>/ (replayed by the unit tests).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
 # Each patch under Tests/mutants/ removes one safety rule; the tests it names
 # must fail for every one. Builds a copy under .build-mutants/. About 15 minutes.
 mutants: deps
 	@MUTANTS="$(MUTANTS)" bash scripts/mutants.sh
 
 clean:
-	rm -rf .build .build-mutants
+	rm -rf .build .build-mutants .build-fuzz
 
 # Failover and footprint against a real ZooKeeper with the release binary: a
 # markdown table on stdout, JSON under bench/results/. About 5 minutes.

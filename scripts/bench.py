@@ -35,7 +35,7 @@ boundaries) and of the leader's write cycle. Prints
 markdown tables and writes JSON under bench/results/. Environment: BINARY
 (default .build/release/election), N (3), SCALE_N (50, 0 skips the pass), ROUNDS
 (5), REST_SECONDS (30), TICKS (2000,500), PEER (kazoo; none runs election alone),
-HTTP_TICK (the last of TICKS; 0 skips the HTTP pass), HTTP_ROUNDS (10 each side,
+HTTP_TICK (the last of TICKS; 0 skips the HTTP pass), HTTP_ROUNDS (15 each side,
 per condition), HTTP_RATE (50), HTTP_SECONDS (30), FLOOD (1000), KEEP=1 keeps the
 work directory.
 """
@@ -64,7 +64,7 @@ REST_SECONDS = float(os.environ.get("REST_SECONDS", "30"))
 TICKS = [int(t) for t in os.environ.get("TICKS", "2000,500").split(",") if t.strip()]
 PEER = os.environ.get("PEER", "kazoo")
 HTTP_TICK = int(os.environ.get("HTTP_TICK", str(TICKS[-1] if TICKS else 0)))
-HTTP_ROUNDS = int(os.environ.get("HTTP_ROUNDS", "10"))
+HTTP_ROUNDS = int(os.environ.get("HTTP_ROUNDS", "15"))
 HTTP_RATE = float(os.environ.get("HTTP_RATE", "50"))
 HTTP_SECONDS = float(os.environ.get("HTTP_SECONDS", "30"))
 FLOOD = int(os.environ.get("FLOOD", "1000"))

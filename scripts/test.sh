@@ -86,6 +86,7 @@ summary_line_counts() {
 
 pty_counts() { summary_line_counts "run-cluster pty" "$@"; }
 security_counts() { summary_line_counts "security" "$@"; }
+fuzz_counts() { summary_line_counts "fuzz" "$@"; }
 chaos_counts() { summary_line_counts "chaos" "$@"; }
 
 # A step that is one check: passed when its command exits 0 (e.g. make lint).
@@ -172,6 +173,9 @@ main() {
 
     # The release binary, for the steps that run the daemon as `make run-cluster`
     # and `make chaos` do.
+    run_step "short fuzz pass (make fuzz FUZZ_SECONDS=5): every parser of outside input" \
+        fuzz_counts env FUZZ_SECONDS=5 bash scripts/fuzz.sh
+
     echo
     echo "== release build (for the run-cluster and chaos steps) =="
     # shellcheck disable=SC2086 # RELEASE_FLAGS is a list of flags

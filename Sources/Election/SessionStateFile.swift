@@ -43,7 +43,12 @@ public final class SessionStateFile: Sendable {
 
     /// The saved session, if any and well-formed.
     public func load() -> (id: Int64, password: [UInt8])? {
-        guard let bytes = FileStore.contents(of: path), let object = JSONValue.parseObject(bytes),
+        FileStore.contents(of: path).flatMap(Self.parse)
+    }
+
+    /// A state file's bytes as the session they record; nil when malformed.
+    public static func parse(_ bytes: [UInt8]) -> (id: Int64, password: [UInt8])? {
+        guard let object = JSONValue.parseObject(bytes),
             case .string(let idText)? = object["session"], case .string(let passwordText)? = object["password"],
             let id = UInt64(idText, radix: 16), passwordText.count % 2 == 0
         else { return nil }

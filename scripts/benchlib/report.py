@@ -254,6 +254,7 @@ def render_http(h):
                 + (f" (oldest {f['left_open_max_age_s']:.1f} s)" if f["left_open"] else "")
                 + (f"; {f['data_received']} got bytes" if f["data_received"] else ""))
     lo = x["loris"]
+    fo_p50 = h["failover_scrape"]["off"]["p50"]
     ko = k["failover_off"]
     kn = k["failover_on"]
     others = x["healthz_others"]
@@ -271,8 +272,10 @@ def render_http(h):
          f"{x['fds_before']} / {x['fds_after']} / {x['fds_end']}", "back to the start"),
         (f"kept up: graceful failover p50 / p90, {h['rounds']} rounds each side, alternated",
          f"off {ms(ko['p50'])} / {ms(ko['p90'])}; on, one replica attacked {ms(kn['p50'])} / {ms(kn['p90'])}; "
-         f"ratio {kn['p50'] / ko['p50']:.2f} / {kn['p90'] / ko['p90']:.2f}; the attacked replica was "
-         + ", ".join(f"{k2} {v}×" for k2, v in k["target_roles"].items()), "unchanged (within noise)"),
+         f"ratio {kn['p50'] / ko['p50']:.2f} / {kn['p90'] / ko['p90']:.2f}; on-side p50 when the attacked replica "
+         "was " + ", ".join(f"{'' if role == 'neither' else 'the '}{role} {ms(v['p50'])} ({len(v['samples'])}×)"
+                            for role, v in k["failover_on_by_target_role"].items() if v["samples"]),
+         f"unchanged (within noise; HTTP off's own p50 moved {ko['p50'] / fo_p50:.2f}× between the two passes)"),
         (f"kept up: idle connections (≤ {h['flood']} at once, ≤ 250 new/s)", flood_text(k["flood"]),
          "closed at accept or at the deadline (or when the attacked replica stops); none open past ~6 s"),
         ("kept up: slow-lorises (one after another), 1 MiB headers (every 2 s)",
@@ -281,11 +284,15 @@ def render_http(h):
          + f" (longest open {(k['loris']['max_open_s'] or 0):.1f} s); 1 MiB headers: "
          + ", ".join(f"{v} {n}" for n, v in k["big_header"].items()),
          "none open past ~6 s; 4xx or a close"),
+        ("kept up: CPU s/min of the attacked replica / of the other HTTP replicas, mean; the attacking client",
+         (f"{k['cpu_s_per_min']['target']:.2f} / {k['cpu_s_per_min']['others']:.2f}; " if "cpu_s_per_min" in k else "")
+         + f"{k['attacker_cpu_s']:.1f} CPU-s over {k['seconds']:.0f} s", ""),
         ("kept up: /healthz on the attacked replica", health(kh[tport]), "200"),
         ("kept up: /healthz on the other replicas",
          "; ".join(health(s) for p, s in kh.items() if p != tport), "200"),
     ]
-    out.append(f"Hostile clients against {x['target']} (the HTTP group's leader when the attack began):")
+    out.append(f"Hostile clients against {x['target']} (the HTTP group's leader when the attack began); the "
+               "kept-up attack runs in a child process at nice 19:")
     out.append("")
     out.append(table(("check", "measured", "expected"), rows))
     return "\n".join(out)
