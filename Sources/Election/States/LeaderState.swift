@@ -51,8 +51,10 @@ public struct LeaderState: ElectionState {
                 token: token, znode: name, sinceMillis: WallClock.nowMillis(), lease: lease, session: session)
             env.observer.leadership(grant)
             var counter = try env.store.nextCounter(for: token)
-            env.logger.info(
-                "leading", metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
+            // At debug while a fault repeats: the transition lines already say it once.
+            env.logger.log(
+                level: env.failures.current == 0 ? .info : .debug, "leading",
+                metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
             let renewEvery = session.health.negotiatedTimeout / 4
             var nextWrite = ContinuousClock.now
             var first = true
