@@ -114,6 +114,22 @@ public struct ElectionEnvironment: Sendable {
         authFailures.next() == 0
     }
 
+    /// ZooKeeper refused an operation on the election (NOAUTH): with digest auth,
+    /// wrong credentials are not rejected at connect, they just match no ACL. Said
+    /// once per process at error level; the retries back off like any fault.
+    func notAuthorized(_ operation: String) -> TransitionReason {
+        let detail = "not authorised to \(operation) \(config.qualifiedElectionPath) (NOAUTH)"
+        if reportAuthFailureOnce() {
+            logger.error(
+                """
+                ZooKeeper refused this replica's credentials: \(detail); check --zk-auth-file \
+                (ELECTION_ZK_AUTH_FILE) and the ACL of the election path; retrying with a growing backoff, \
+                repeats logged at debug
+                """)
+        }
+        return TransitionReason(.notAuthorized, detail)
+    }
+
     /// Logs, once per name, an entry of file-dir that is named like an election file
     /// but is not a regular file: it is left alone.
     func reportForeignEntry(_ name: String) {

@@ -11,6 +11,7 @@ public struct TransitionReason: Sendable, Equatable, CustomStringConvertible {
         case foreignCandidate = "foreign_candidate"
         case connectionLost = "connection_lost"
         case requestFailed = "request_failed"
+        case notAuthorized = "not_authorized"
         case candidateGone = "candidate_gone"
         case notConfirmed = "not_confirmed"
         case writeFailed = "write_failed"

@@ -58,8 +58,10 @@ import ZooKeeper
         try await Task.sleep(for: .seconds(4))
         #expect(wrong.isRunning)
         #expect(electionFiles(in: scratch.path + "/wrong").isEmpty, "a replica with wrong credentials never writes")
-        let reports = wrong.log.split(separator: "\n").filter { $0.contains("rejected the credentials") }
-        #expect(reports.count == 1, "AUTH_FAILED is reported once: \(reports.count)")
+        let reports = wrong.log.split(separator: "\n").filter { $0.contains("refused this replica's credentials") }
+        #expect(reports.count == 1, "the refusal is reported once: \(reports.count)")
+        let cycles = wrong.log.split(separator: "\n").filter { $0.contains("msg=transition") }.count
+        #expect(cycles <= 20, "backoff, not a loop: \(cycles) transitions in about 5 s")
         let warnings = wrong.log.split(separator: "\n").filter {
             $0.contains("level=warning") || $0.contains("level=error")
         }

@@ -140,6 +140,10 @@ public struct AttempterState: ElectionState {
             }
         } catch is StopRequested {
             return .stop(Held(session: session, candidate: candidate))
+        } catch ZKError.noAuth {
+            return .next(
+                FailoverState(session: session, candidate: nil, needsInit: true),
+                env.notAuthorized("compete under"))
         } catch ZKError.noNode {
             // The election path itself is gone (an operator deleted it): Init recreates it.
             return .next(

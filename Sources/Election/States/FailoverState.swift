@@ -28,6 +28,10 @@ public struct FailoverState: ElectionState {
         var session = self.session
         var candidate = self.candidate
         var lost: TransitionReason?
+        // A session that was connected all along means a request failed, not the
+        // connection: back off before trying again, or a fault that persists (a
+        // refused ACL, say) would loop Attempter ⇄ Failover at full speed.
+        let connectedAtEntry = session.map { Decisions.verdict($0.health, now: .now) == .connected } ?? false
         recovering: while true {
             guard let current = session else {
                 let delay = Decisions.backoff(attempt: env.failures.next())
@@ -40,6 +44,10 @@ public struct FailoverState: ElectionState {
                     let delay = max(Decisions.backoff(attempt: env.failures.next()), atLeast)
                     if await env.waitForWake(until: .now + delay) == .stop { break recovering }
                     return .next(InitState(session: current), TransitionReason(.retry, "retrying initialisation"))
+                }
+                if connectedAtEntry {
+                    let delay = Decisions.backoff(attempt: env.failures.next())
+                    if await env.waitForWake(until: .now + delay, session: current) == .stop { break recovering }
                 }
                 return .next(
                     AttempterState(session: current, candidate: candidate),

@@ -42,6 +42,8 @@ public struct InitState: ElectionState {
             try await env.untilStopped { try await ensureElectionPath(env, session) }
         } catch is StopRequested {
             return .stop(Held(session: session, candidate: nil))
+        } catch ZKError.noAuth {
+            return .next(FailoverState(session: session, needsInit: true), env.notAuthorized("create"))
         } catch {
             return .next(
                 FailoverState(session: session, needsInit: true),
