@@ -1,6 +1,9 @@
 /// Parses durations such as `500ms`, `10s`, `1m30s`, `1h` (units ms, s, m, h;
 /// each number an integer or decimal; at least one number+unit pair).
 public enum DurationParser {
+    /// Longer durations (about 31 years) are refused.
+    static let limitSeconds: Double = 1e9
+
     public static func parse(_ text: String) -> Duration? {
         var rest = Substring(text)
         guard !rest.isEmpty else { return nil }
@@ -20,8 +23,10 @@ public enum DurationParser {
             default: return nil
             }
             let seconds = value * scale
-            guard seconds < 1e9 else { return nil }
+            guard seconds < limitSeconds else { return nil }
             total += .milliseconds(Int64((seconds * 1000).rounded()))
+            // The whole, not only each term: what `format` writes must parse back.
+            guard total < .seconds(limitSeconds) else { return nil }
         }
         return total
     }
