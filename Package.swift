@@ -57,6 +57,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // libFuzzer entry points over the parsers (scripts/fuzz.sh); a plain build replays inputs.
+        .executableTarget(
+            name: "ElectionFuzz",
+            dependencies: ["Election"]
+        ),
         .testTarget(
             name: "ElectionTests",
             dependencies: ["Election", "ZooKeeper"]
