@@ -1,3 +1,4 @@
 """Pieces of scripts/bench.py: the harness that drives election and its peer
 alike (harness), CPU accounting per process (cpu), where a process's resident
-memory goes (memory) and the markdown report (report)."""
+memory goes (memory), the HTTP pass (httppass) and its clients, polite and
+hostile (http), and the markdown report (report)."""
