@@ -127,15 +127,13 @@ import Testing
         huge.send(Array("GET /status HTTP/1.1\r\nX-Big: ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 1 << 20))
         let reply = String(decoding: huge.readAll(), as: UTF8.self)
         #expect(reply.isEmpty || reply.hasPrefix("HTTP/1.1 4"), "1 MiB header: \(reply.prefix(40))")
-        // 300 idle connections: past the limit (256) they are closed at once; probes still answer.
+        // 300 idle connections: past the limit (256) the oldest are closed to make
+        // room, so a probe arriving in the middle of the flood still gets its answer.
         let idle = (0..<300).compactMap { _ in RawConnection(port: port) }
         try await Task.sleep(for: .milliseconds(300))
-        #expect(idle.filter { $0.isClosedByPeer() }.count >= 300 - 256)
-        let probed = ContinuousClock.now
-        try await eventually(within: .seconds(8), "/healthz answers while idle connections are open") {
-            httpGet(port, "/healthz")?.status == 200
-        }
-        #expect(ContinuousClock.now - probed < .seconds(7))
+        #expect(idle.prefix(300 - 256).allSatisfy { $0.isClosedByPeer() }, "the oldest made room")
+        let probe = httpGet(port, "/healthz")
+        #expect(probe?.status == 200, "a probe during the flood is answered at once")
         try await eventually(within: .seconds(8), "idle connections are closed by the deadline") {
             idle.allSatisfy { $0.isClosedByPeer() }
         }

@@ -9,7 +9,9 @@ import Synchronization
 /// from accept to a complete request (a client sending a byte a second is cut
 /// off), request heads over NIO's parser limit (80 KiB) get 400, bodies are
 /// refused past 64 KiB, every response closes the connection, and at most
-/// `maxConnections` are open at once (more are closed on accept).
+/// `maxConnections` are open at once: a new connection closes the oldest open one
+/// (which has waited longest without completing a request), so a flood of idle
+/// connections cannot lock a health probe out.
 final class HTTPServer: Sendable {
     static let requestDeadline: TimeAmount = .seconds(5)
     static let maxConnections = 256
@@ -28,17 +30,15 @@ final class HTTPServer: Sendable {
 
     static func start(host: String, port: Int, endpoints: Endpoints) async throws -> HTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let open = Atomic<Int>(0)
+        let open = OpenConnections()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 128)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                guard open.add(1, ordering: .relaxed).newValue <= maxConnections else {
-                    open.subtract(1, ordering: .relaxed)
-                    return channel.close()
-                }
-                channel.closeFuture.whenComplete { _ in open.subtract(1, ordering: .relaxed) }
+                let (id, oldest) = open.admit(channel, cap: maxConnections)
+                oldest?.close(promise: nil)
+                channel.closeFuture.whenComplete { _ in open.remove(id) }
                 let deadline = channel.eventLoop.scheduleTask(in: requestDeadline) { channel.close(promise: nil) }
                 channel.closeFuture.whenComplete { _ in deadline.cancel() }
                 return channel.eventLoop.makeCompletedFuture {
@@ -104,5 +104,28 @@ private final class RequestHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// The open connections in accept order, so that the oldest can make room.
+private final class OpenConnections: Sendable {
+    private struct Table {
+        var next: UInt64 = 0
+        var channels: [(id: UInt64, channel: any Channel)] = []
+    }
+    private let table = Mutex(Table())
+
+    /// Registers `channel`; past `cap`, returns the oldest open connection to close.
+    func admit(_ channel: any Channel, cap: Int) -> (id: UInt64, oldest: (any Channel)?) {
+        table.withLock { t in
+            t.next += 1
+            t.channels.append((t.next, channel))
+            let oldest = t.channels.count > cap ? t.channels.removeFirst().channel : nil
+            return (t.next, oldest)
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        table.withLock { t in t.channels.removeAll { $0.id == id } }
     }
 }
