@@ -14,7 +14,7 @@
 # Sourcing this file (as scripts/tests/test_test_sh.py does) defines the
 # functions and runs nothing.
 
-RELEASE_FLAGS=${RELEASE_FLAGS:--c release --static-swift-stdlib -Xswiftc -use-ld=lld}
+RELEASE_FLAGS=${RELEASE_FLAGS:--c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic}
 BINARY=.build/release/election
 
 TOTAL_PASSED=0
