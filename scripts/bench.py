@@ -27,6 +27,12 @@ capacity 10) and write the same files. Measured over ROUNDS rounds each:
                       scrape load, and hostile clients (FLOOD idle connections, a
                       slow-loris, a 1 MiB header) with /healthz probed throughout
                       and graceful failover off vs on while the attack is kept up
+  supervised pass     at SUPERVISED_TICK, election alone (kazoo has no supervised
+                      command): N replicas of `election run --exec-stop-timeout 1s
+                      -- CMD` with a stand-in that stamps its start and its stop
+                      (benchlib/supervised.py): graceful handover, old child's stop
+                      -> next child's start, and SIGTERM -> next child's start,
+                      over SUPERVISED_ROUNDS rounds; overlaps
 
 Times come from the files themselves: each file carries the wall-clock time (ms)
 at which it was written, compared with the moment the signal was sent; each
@@ -36,8 +42,10 @@ markdown tables and writes JSON under bench/results/. Environment: BINARY
 (default .build/release/election), N (3), SCALE_N (50, 0 skips the pass), ROUNDS
 (5), REST_SECONDS (30), TICKS (2000,500), PEER (kazoo; none runs election alone),
 HTTP_TICK (the last of TICKS; 0 skips the HTTP pass), HTTP_ROUNDS (15 each side,
-per condition), HTTP_RATE (50), HTTP_SECONDS (30), FLOOD (1000), KEEP=1 keeps the
-work directory.
+per condition), HTTP_RATE (50), HTTP_SECONDS (30), FLOOD (1000), SUPERVISED_TICK (500
+when in TICKS, else the last), SUPERVISED_ROUNDS (10; 0 skips the pass),
+ONLY=supervised (that pass alone, on its own ZooKeeper at SUPERVISED_TICK, ~1 min),
+KEEP=1 keeps the work directory.
 """
 
 import json
@@ -52,7 +60,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ left under scripts/benchlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import httppass, report  # noqa: E402
+from benchlib import httppass, report, supervised  # noqa: E402
 from benchlib.cpu import CpuMeter  # noqa: E402
 from benchlib.harness import ROOT, Bench, Implementation, cleanup_dir, log  # noqa: E402
 
@@ -68,6 +76,14 @@ HTTP_ROUNDS = int(os.environ.get("HTTP_ROUNDS", "15"))
 HTTP_RATE = float(os.environ.get("HTTP_RATE", "50"))
 HTTP_SECONDS = float(os.environ.get("HTTP_SECONDS", "30"))
 FLOOD = int(os.environ.get("FLOOD", "1000"))
+ONLY = os.environ.get("ONLY", "")
+SUPERVISED_TICK = int(os.environ.get("SUPERVISED_TICK",
+                                     "500" if 500 in TICKS or ONLY else str(TICKS[-1] if TICKS else 0)))
+SUPERVISED_ROUNDS = int(os.environ.get("SUPERVISED_ROUNDS", "10"))
+if ONLY == "supervised":
+    TICKS, SCALE_N, HTTP_TICK, PEER = [SUPERVISED_TICK], 0, 0, "none"
+elif ONLY:
+    sys.exit(f"bench: ONLY must be supervised or unset, not {ONLY!r}")
 SESSION_TIMEOUT = 4.0
 FLAGS = ["--leader-timeout", "1s", "--session-timeout", "4s", "--attempter-timeout", "10s",
          "--storage-capacity", "10"]
@@ -208,7 +224,8 @@ def main():
             per = {}
             # Every other tick the peer goes first, so that a load that drifts during the
             # run (a build next door) does not always favour the same side.
-            for impl in (impls if ti % 2 == 0 else impls[::-1]):
+            order = [] if ONLY else impls if ti % 2 == 0 else impls[::-1]
+            for impl in order:
                 bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impl, FLAGS, SESSION_TIMEOUT, cpu,
                               BINARY)
                 running["bench"] = bench
@@ -217,7 +234,7 @@ def main():
                 per["negotiated_session_ms"] = bench.negotiated_session_timeout_ms()
                 rids = [f"{impl.key[0]}{tick}-{i}" for i in range(1, N + 1)]
                 per["election" if impl.key == "election" else "peer"] = run_impl(bench, rids)
-            per["order"] = [impl.key for impl in (impls if ti % 2 == 0 else impls[::-1])]
+            per["order"] = [impl.key for impl in order]
             if ti == 0 and SCALE_N > 0:
                 scale = {"n": SCALE_N, "tick_ms": tick}
                 for impl in impls:
@@ -234,7 +251,16 @@ def main():
                 bench.attach()
                 log(f"HTTP pass at tick {tick}: {N} replicas with --http-addr beside {N} without")
                 results["http"] = httppass.run(bench, N, HTTP_ROUNDS, HTTP_RATE, HTTP_SECONDS, FLOOD)
-            results["ticks"][str(tick)] = per
+            if tick == SUPERVISED_TICK and SUPERVISED_ROUNDS > 0:
+                bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impls[0], FLAGS, SESSION_TIMEOUT, cpu,
+                              BINARY)
+                running["bench"] = bench
+                bench.attach()
+                setup.setdefault("zookeeper", bench.mntr().get("zk_version", "?").split("-")[0].split(",")[0])
+                log(f"supervised pass at tick {tick}: {N} replicas of election run -- CMD, {SUPERVISED_ROUNDS} rounds")
+                results["supervised"] = supervised.run(bench, N, SUPERVISED_ROUNDS)
+            if not ONLY:
+                results["ticks"][str(tick)] = per
             running["bench"] = None
             Bench.zk("stop", zkdir)
             running["zk"] = None
@@ -268,6 +294,9 @@ def main():
     violations += sum(len(results["scale"][k]["verify"]["violations"])
                       for k in ("election", "peer") if k in results.get("scale", {}))
     violations += sum(len(v["violations"]) for v in results.get("http", {}).get("verify", {}).values())
+    sup = results.get("supervised")
+    if sup:
+        violations += len(sup["verify"].get("violations", [])) + len(sup["overlaps"])
     if violations:
         sys.exit(1)
 

@@ -2,6 +2,8 @@
 
 import statistics
 
+from . import supervised
+
 
 def ratio(peer, ours):
     if peer is None or ours is None:
@@ -112,12 +114,17 @@ def render(r):
     peer = s.get("peer_label")
     out.append(f"## election bench — {s['date']}")
     out.append("")
-    out.append(f"{s['machine']}; ZooKeeper {s['zookeeper']} standalone on loopback; {s['n']} replicas of each; "
-               f"{s['settings']}; medians over {s['rounds']} rounds; at rest {s['rest_seconds']:.0f} s; "
-               f"CPU: {s['cpu_method']}; load average {s['loadavg_start']} at the start, "
-               f"{s['loadavg_end']} at the end; {s['wall_seconds']} s in all. "
-               + (f"Peer: {peer} ({s.get('peer_version')}), same ZooKeeper, same harness, same files."
-                  if peer else "No peer (PEER=none)."))
+    if not r["ticks"]:  # ONLY=supervised
+        out.append(f"{s['machine']}; ZooKeeper {s['zookeeper']} standalone on loopback; {s['settings']}; "
+                   f"load average {s['loadavg_start']} at the start, {s['loadavg_end']} at the end; "
+                   f"{s['wall_seconds']} s in all. The supervised pass alone (ONLY=supervised).")
+    else:
+        out.append(f"{s['machine']}; ZooKeeper {s['zookeeper']} standalone on loopback; {s['n']} replicas of each; "
+                   f"{s['settings']}; medians over {s['rounds']} rounds; at rest {s['rest_seconds']:.0f} s; "
+                   f"CPU: {s['cpu_method']}; load average {s['loadavg_start']} at the start, "
+                   f"{s['loadavg_end']} at the end; {s['wall_seconds']} s in all. "
+                   + (f"Peer: {peer} ({s.get('peer_version')}), same ZooKeeper, same harness, same files."
+                      if peer else "No peer (PEER=none)."))
     for tick, per in r["ticks"].items():
         e, k = per["election"], per.get("peer")
         out.append("")
@@ -147,6 +154,11 @@ def render(r):
     if "http" in r:
         out.append("")
         out.append(render_http(r["http"]))
+    if "supervised" in r:
+        out.append("")
+        out.append(supervised.render(r["supervised"]))
+    if not r["ticks"]:  # ONLY=supervised
+        return "\n".join(out)
     last = list(r["ticks"].values())[-1]
     out.append("")
     out.append("### Where election's resident memory goes (at rest, tickTime = "

@@ -112,6 +112,15 @@ final class Supervisor: Workload {
         logger.notice("stopping the command", metadata: ["pid": "\(group)", "reason": "\(reason)"])
         kill(-group, SIGTERM)
         let started = ContinuousClock.now
+        // The command's own exit arrives as an event (its waiter); what else is left
+        // of its group is polled after that, briefly.
+        let stopTimeout = settings.stopTimeout
+        await withTaskGroup(of: Void.self) { waiting in
+            waiting.addTask { _ = await current.exit.next() }
+            waiting.addTask { try? await Task.sleep(for: stopTimeout) }
+            await waiting.next()
+            waiting.cancelAll()
+        }
         var killed = false
         while !Spawn.groupGone(group, reapingAfter: current.exit) {
             if !killed && ContinuousClock.now - started >= settings.stopTimeout {
@@ -121,7 +130,7 @@ final class Supervisor: Workload {
                 kill(-group, SIGKILL)
                 killed = true
             }
-            try? await Task.sleep(for: .milliseconds(5))
+            try? await Task.sleep(for: .milliseconds(1))
         }
         _ = await current.exit.next()
         feed("done\n")
