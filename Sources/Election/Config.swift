@@ -152,7 +152,8 @@ public struct ElectionConfig: Sendable, Equatable {
             }
             acl = chosen
         } else if let aclText = flags[.zkAcl] ?? environment[Setting.zkAcl.environmentVariable] {
-            throw ConfigError(.zkAcl, "'\(aclText)' needs --zk-auth-file (ELECTION_ZK_AUTH_FILE): an ACL names an identity")
+            throw ConfigError(
+                .zkAcl, "'\(aclText)' needs --zk-auth-file (ELECTION_ZK_AUTH_FILE): an ACL names an identity")
         }
 
         var config = ElectionConfig(
@@ -237,7 +238,8 @@ enum AuthFile {
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw problem("\(path) is not a regular file") }
         guard info.st_mode & 0o077 == 0 else {
             throw problem(
-                "\(path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it")
+                "\(path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it"
+            )
         }
         guard let bytes = FileStore.contents(of: path) else {
             throw problem("cannot read \(path): \(String(cString: strerror(errno)))")

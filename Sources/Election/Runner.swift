@@ -87,8 +87,8 @@ public struct Runner: Sendable {
         switch streak.record(to: to, reason: reason, failures: env.failures.current) {
         case .normal:
             env.logger.info("transition", metadata: metadata)
-        case .recovered(let repeats):
-            env.logger.notice("recovered from a repeating fault", metadata: ["repeats": "\(repeats)"])
+        case .recovered:
+            // The state that did the real work already said "recovered".
             env.logger.info("transition", metadata: metadata)
         case .persists:
             env.logger.info("transition", metadata: metadata)

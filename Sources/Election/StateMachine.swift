@@ -157,5 +157,12 @@ public final class FailureCounter: Sendable {
     }
     /// Failures since the last reset.
     public var current: Int { count.withLock { $0 } }
-    func reset() { count.withLock { $0 = 0 } }
+    /// Resets; returns how many failures there were.
+    @discardableResult
+    func reset() -> Int {
+        count.withLock { value in
+            defer { value = 0 }
+            return value
+        }
+    }
 }

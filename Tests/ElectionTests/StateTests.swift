@@ -463,4 +463,3 @@ extension StateTests {
         #expect(zk.stat("/election/intruder_dead_0000000000") != nil, "the intruder is left alone")
     }
 }
-

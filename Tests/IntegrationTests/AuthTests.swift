@@ -1,5 +1,5 @@
-import Foundation
 import Election
+import Foundation
 import Testing
 import ZooKeeper
 
@@ -27,7 +27,8 @@ import ZooKeeper
                 extra: ["--zk-auth-file", good])
         }
         try await eventually(within: .seconds(20), "one leads, one waits") {
-            replicas.filter { $0.state == "Leader" }.count == 1 && replicas.filter { $0.state == "Attempter" }.count == 1
+            replicas.filter { $0.state == "Leader" }.count == 1
+                && replicas.filter { $0.state == "Attempter" }.count == 1
         }
         let leader = try #require(replicas.first { $0.state == "Leader" })
         let token = try #require(electionFiles(in: leader.fileDir).last?.token)
@@ -82,7 +83,8 @@ import ZooKeeper
         try await zk.start()
         let file = try authFile(scratch, "auth", "elector:s3cret")
         let replica = try Replica(
-            id: "r1", scratch: scratch, servers: zk.connectString, extra: ["--zk-auth-file", file, "--zk-acl", "world-read"])
+            id: "r1", scratch: scratch, servers: zk.connectString,
+            extra: ["--zk-auth-file", file, "--zk-acl", "world-read"])
         try await eventually(within: .seconds(20), "it leads") { replica.state == "Leader" }
         let reader = try await AdminClient.connect(zk.connectString)
         let names = try await reader.children("/election")

@@ -30,6 +30,17 @@ timeout into the blackhole; any file written more than the session timeout into
 a quorum loss. Besides `election verify`, the poller (every 25 ms) checks that
 each file in a replica's directory names that replica as its writer.
 
+The supervised command (supervised.py, run last): the replicas are restarted
+with `--exec-stop-timeout 400ms --on-exit resign -- CMD`, CMD a stand-in
+(workload.py) that stamps its start, a beat every 25 ms and its stop on SIGTERM
+into one log shared by all replicas (CLOCK_MONOTONIC). Faults: the leader's
+daemon SIGKILLed (the watchdog stops the child), SIGSTOPped past the session
+timeout, its ZooKeeper connection blackholed; a child that ignores SIGTERM and a
+shell pipeline with grandchildren under a leader SIGTERM; a child that exits 1
+at once for 10 s. Checked from the stamps: no two children alive at once (no
+tolerance), the handover gap, no process of an old command group left, no
+churn; and after the suite, no command process left at all.
+
 Needs root (mounts). Everything the suite starts (replicas, ZooKeeper servers,
 zkCli runs, mounts) is tracked and undone on every way out: normal end, an
 exception, SIGINT/SIGTERM/SIGHUP, interpreter exit. Processes and mounts that
@@ -44,6 +55,8 @@ The package:
   topology     ZooKeeper ensemble, TCP proxies, replicas, tmpfs and bind mounts
   observation  directory poller and file events, waits, checks, `election verify`
   faults       the fault kinds: a registry, one decorated function per kind
+  workload     the supervised command's stand-in, its stamps, the process scans
+  supervised   the fault kinds of the supervised command (registered last)
   report       per-round Results, the table, the JSON, the summary line
   suite        the run: setup, every fault x ROUNDS, restore/verify, teardown
   __main__     environment, signals, cleanup on every way out, exit status

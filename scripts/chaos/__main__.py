@@ -17,7 +17,7 @@ import time
 
 from . import faults
 from .common import (
-    ATTEMPTER_TIMEOUT, CAPACITY, DEADLINE, LEADER_TIMEOUT, REPLICAS, ROOT, SESSION, START, TRACK,
+    ATTEMPTER_TIMEOUT, CAPACITY, DEADLINE, LEADER_TIMEOUT, REPLICAS, ROOT, SESSION, START, STOP_TIMEOUT, TRACK,
     ZK_SERVERS, Interrupted, SuiteError, mounted, pid_alive, say,
 )
 from .report import print_table, results_json, summarize, summary_line, tally, write_json
@@ -93,6 +93,18 @@ def main():
         chaos.cleanup()
         unmount_all()
         left = leftovers(chaos, work)
+        try:
+            # Commands of our replicas (their environment carries this run's
+            # mark) that outlived them: ours, so ended here, and reported.
+            for p in chaos.workload.processes() if chaos.workload.ready else []:
+                if p.live():
+                    left.append(f"process {p}")
+                    try:
+                        os.kill(p.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        except Exception as e:
+            say(f"warning: scanning for left-over commands: {e}")
         for w in left:
             say(f"warning: left behind: {w}")
         if keep or left:
@@ -110,7 +122,8 @@ def main():
     say(f"chaos: {len(selected)} fault(s) x {rounds} round(s); binary {binary}; work {work}")
     say(f"settings: {ZK_SERVERS} ZK servers (tickTime 500 ms), {REPLICAS} replicas, session {SESSION:g}s, "
         f"leader-timeout {LEADER_TIMEOUT * 1000:g}ms, attempter-timeout {ATTEMPTER_TIMEOUT:g}s, "
-        f"capacity {CAPACITY}, deadline {DEADLINE:g}s")
+        f"capacity {CAPACITY}, deadline {DEADLINE:g}s; supervised command: --exec-stop-timeout "
+        f"{STOP_TIMEOUT * 1000:g}ms --on-exit resign")
     status = 0
     error = None
     final = None
@@ -148,7 +161,7 @@ def main():
     print_table(rows)
     if final and final.failures:
         for f in final.failures:
-            say(f"FAIL (foreign files): {f}")
+            say(f"FAIL (final checks): {f}")
     duration = time.time() - START
     path = write_json(results_json(chaos, rows, final, error, rounds, binary, duration))
     say(f"results: {path} ({duration:.0f}s)")

@@ -28,6 +28,12 @@ POLL = 0.025  # directory poll interval
 FOREIGN = "operator-notes.txt"
 FOREIGN_TEXT = b"not an election file; the daemon must leave this alone\n"
 FILLER = "chaos-filler.bin"
+# The supervised command (`election run ... -- CMD`, workload.py, supervised.py):
+STOP_TIMEOUT = 0.4  # --exec-stop-timeout; the daemon refuses more than SESSION/2 - 0.5 s
+STOP_MARGIN = 0.5  # WorkloadTiming.margin: the group is gone by confirmedAt + SESSION - this
+BEAT = 0.025  # the stand-in command stamps a beat this often
+CHURN_WINDOW = 10.0  # how long a command that exits at once is left failing
+COMMAND_BACKOFF = 1.0  # the daemon's first backoff after a quick exit; doubles per quick exit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ZK_SCRIPT = os.path.join(ROOT, "scripts", "zk-ensemble.sh")
@@ -38,6 +44,13 @@ FILE_RE = re.compile(r"^election-(\d{19})-(\d{10})\.json$")
 LOGFMT_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 
 START = time.time()
+
+
+def mono_ns():
+    """CLOCK_MONOTONIC in ns: the clock of the stand-in command's stamps and of
+    the daemon's watchdog (system-wide, so every process on the host reads the
+    same one)."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
 
 def say(msg):

@@ -20,8 +20,11 @@ cluster before the next. A fault that cannot be carried out raises
 common.SuiteError (not a finding about the daemon).
 
 A new kind is one more decorated function here (registration order is run
-order); one that needs more of the topology (say, a daemon that supervises a
-child) adds it in topology.py and reaches it through the suite."""
+order); one that needs more of the topology adds it in topology.py and reaches
+it through the suite. The kinds of the supervised command (`-- CMD`) are in
+supervised.py, registered after these (imported at the end of this module)
+with @fault(key, label, variant=...): the suite restarts the replicas with that
+command before the first of them."""
 
 import errno
 import os
@@ -37,18 +40,20 @@ class Fault(NamedTuple):
     key: str
     label: str
     run: Callable  # run(suite, res, leader, token) -> (t_heal, working or None)
+    variant: str = None  # the replicas' supervised command (workload.py), None: none
 
 
 FAULTS = []  # every registered Fault, in run order
 
 
-def fault(key, label):
-    """Registers the decorated function as the fault kind `key`."""
+def fault(key, label, variant=None):
+    """Registers the decorated function as the fault kind `key`; `variant`:
+    the replicas run that supervised command (workload.Workload.command) for it."""
 
     def register(fn):
         if any(f.key == key for f in FAULTS):
             raise ValueError(f"fault kind {key!r} registered twice")
-        FAULTS.append(Fault(key, label, fn))
+        FAULTS.append(Fault(key, label, fn, variant))
         return fn
 
     return register
@@ -367,3 +372,6 @@ def fill(path):
         os.close(fd)
     return os.path.getsize(path)
 
+
+# The supervised command's kinds register after the ones above, so run last.
+from . import supervised  # noqa: E402,F401

@@ -9,8 +9,8 @@ import statistics
 import time
 
 from .common import (
-    ATTEMPTER_TIMEOUT, CAPACITY, DEADLINE, HOLD, LEADER_TIMEOUT, REPLICAS, ROOT, SESSION,
-    START, ZK_SERVERS,
+    ATTEMPTER_TIMEOUT, CAPACITY, CHURN_WINDOW, DEADLINE, HOLD, LEADER_TIMEOUT, REPLICAS, ROOT, SESSION,
+    START, STOP_TIMEOUT, ZK_SERVERS,
 )
 
 
@@ -29,9 +29,16 @@ class Result:
         self.failures = []
         self.notes = {}
         self.evidence = {}
+        # The supervised command (supervised.py), from the children's stamps:
+        self.variant = None  # the command the replicas ran, None: none
+        self.overlaps = []  # two children alive at once
+        self.gaps = []  # seconds from a child's last sign of life to the next child's start
+        self.child_stop = None  # seconds from the fault to the old child's last sign of life
+        self.leftovers = []  # processes of old command groups (or watchdogs) after the heal
+        self.churn = None  # cmd-exit-churn: starts and candidates created in the window
 
     def ok(self):
-        return not (self.missed or self.violations or self.zombies or self.failures)
+        return not (self.missed or self.violations or self.zombies or self.failures or self.overlaps or self.leftovers)
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -43,12 +50,31 @@ def fmt_times(values):
     return f"{statistics.median(values):.2f} / {max(values):.2f} s"
 
 
+def fmt_gaps(values):
+    if not values:
+        return "-"
+    return f"{min(values) * 1000:.0f} / {statistics.median(values) * 1000:.0f} / {max(values) * 1000:.0f} ms"
+
+
 def summarize(results, fault_list):
     rows = []
-    for key, label, _ in fault_list:
+    for f in fault_list:
+        key, label = f.key, f.label
         rs = [r for r in results if r.fault == key]
         if not rs:
             continue
+        supervised = {}
+        if f.variant:
+            churn = [r.churn for r in rs if r.churn]
+            supervised = {
+                "variant": f.variant,
+                "overlaps": sum(len(r.overlaps) for r in rs),
+                "handover_gaps": [g for r in rs for g in r.gaps],
+                "child_stop": [r.child_stop for r in rs if r.child_stop is not None],
+                "leftovers": sum(len(r.leftovers) for r in rs),
+                "churn_starts": [c["starts"] for c in churn],
+                "churn_candidates": [c["candidates_created"] for c in churn],
+            }
         rows.append(
             {
                 "fault": key,
@@ -62,6 +88,7 @@ def summarize(results, fault_list):
                 "takeover": [r.takeover for r in rs if r.takeover is not None],
                 "longest_gap": [r.longest_gap for r in rs if r.longest_gap is not None],
                 "passed": all(r.ok() for r in rs),
+                **supervised,
             }
         )
     return rows
@@ -85,6 +112,25 @@ def print_table(rows):
     print("fault to the first file of another replica while the fault lasts. longest write gap: the longest")
     print("time in which no replica wrote a file, from the fault to the end of its check.")
     print()
+    sup = [r for r in rows if r.get("variant")]
+    if not sup:
+        return
+    print(f"| supervised command (`--exec-stop-timeout {STOP_TIMEOUT * 1000:g}ms -- CMD`) | reps | overlaps "
+          "| handover gap (min / median / max) | old child's last sign of life after the fault (median / max) "
+          "| leftover processes | starts / candidates in the churn (max) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in sup:
+        churn = (f"{max(r['churn_starts'])} / {max(r['churn_candidates'])}" if r["churn_starts"] else "-")
+        print(
+            f"| {r['label']} | {r['repetitions']} | {r['overlaps']} | {fmt_gaps(r['handover_gaps'])} "
+            f"| {fmt_times(r['child_stop'])} | {r['leftovers']} | {churn} |"
+        )
+    print()
+    print("From the children's own stamps (CLOCK_MONOTONIC): handover gap = the next child's start minus the")
+    print("previous child's last sign of life (a beat every 25 ms, its stop stamp on SIGTERM); an overlap is a")
+    print("negative gap or a process of another command group alive at a child's start. Leftovers: live")
+    print("processes of old command groups, or extra watchdogs, after the heal.")
+    print()
 
 
 def results_json(chaos, rows, final, error, rounds, binary, duration):
@@ -99,6 +145,7 @@ def results_json(chaos, rows, final, error, rounds, binary, duration):
             "zk_servers": ZK_SERVERS, "replicas": REPLICAS, "session_timeout_s": SESSION,
             "leader_timeout_s": LEADER_TIMEOUT, "attempter_timeout_s": ATTEMPTER_TIMEOUT,
             "storage_capacity": CAPACITY, "deadline_s": DEADLINE, "hold_s": HOLD,
+            "exec_stop_timeout_s": STOP_TIMEOUT, "churn_window_s": CHURN_WINDOW,
         },
         "summary": rows,
         "final_checks": final.as_dict() if final else None,

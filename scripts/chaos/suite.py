@@ -1,6 +1,9 @@
 """The suite: sets up the topology, runs every selected fault kind ROUNDS
 times (each against a steady cluster: one working leader, the others
-candidates), restores and verifies after each, and tears everything down."""
+candidates), restores and verifies after each, and tears everything down.
+Before a kind of the supervised command (supervised.py) the replicas are
+restarted, gracefully, with that command; at the end every command must be gone
+and the children's stamps of the whole run must show no two alive at once."""
 
 import os
 import signal
@@ -11,6 +14,7 @@ from .faults import select
 from .observation import Observations, Poller
 from .report import Result
 from .topology import Ensemble, ProxyHub, Replica, mount_tmpfs
+from .workload import Workload, sweep
 
 
 class Chaos(Observations):
@@ -27,6 +31,8 @@ class Chaos(Observations):
         self.poller = Poller(self.replicas)
         self.seen_violations = set()
         self.results = []
+        self.workload = Workload(work)
+        self.variant = None  # the supervised command the replicas run now
 
     # -- setup / teardown --
 
@@ -85,10 +91,13 @@ class Chaos(Observations):
             raise SuiteError("no steady leader after start: " + "; ".join(f"{r.name}={r.state()}" for r in self.replicas))
         say(f"steady: {s[0]} leads with token {s[1]}")
         total = len(faults)
-        for n, (key, label, fn) in enumerate(faults, 1):
+        for n, f in enumerate(faults, 1):
+            key, label, fn = f.key, f.label, f.run
             for rnd in range(1, self.rounds + 1):
                 res = Result(key, rnd)
+                res.variant = f.variant
                 self.results.append(res)
+                self.configure(f.variant)
                 s = self.wait_steady()
                 if not s:
                     res.failures.append("cluster not steady before the fault; restarting every replica")
@@ -118,11 +127,34 @@ class Chaos(Observations):
                     + (f"working leader {w[0]} (token {w[1]}) {w[2]:.2f}s after heal" if w else "no working leader")
                     + (f", takeover {res.takeover:.2f}s" if res.takeover is not None else "")
                     + f"; violations {len(res.violations)}, zombies {len(res.zombies)}"
+                    + (f"; overlaps {len(res.overlaps)}, handover gaps "
+                       + ", ".join(f"{g * 1000:.0f}" for g in res.gaps[:12]) + " ms"
+                       + (f", old child's last sign {res.child_stop:.3f}s after the fault" if res.child_stop is not None else "")
+                       + (f", churn {res.churn['starts']} starts / {res.churn['candidates_created']} candidates" if res.churn else "")
+                       + f", leftovers {len(res.leftovers)}" if f.variant else "")
                     + "".join(f"; MISSED {m}" for m in res.missed)
-                    + "".join(f"; FAIL {f}" for f in res.failures)
+                    + "".join(f"; FAIL {x}" for x in res.failures)
                 )
-                for v in res.violations + res.zombies:
+                for v in res.violations + res.zombies + res.overlaps + res.leftovers:
                     say(f"     {v}")
+
+    def configure(self, variant):
+        """Restarts the replicas (gracefully) with the supervised command
+        `variant` (None: without a command) unless they run it already."""
+        if variant == self.variant:
+            return
+        if variant:
+            self.workload.setup()
+            self.workload.set_mode("normal")
+        say(f"restarting the replicas with {'command ' + variant if variant else 'no command'}")
+        for r in self.replicas:
+            r.expected_exit = True
+            r.stop()
+        for r in self.replicas:
+            r.expected_exit = False
+            r.command = self.workload.command(variant) if variant else None
+            r.start()
+        self.variant = variant
 
     def restart_all(self, res):
         for r in self.replicas:
@@ -144,4 +176,33 @@ class Chaos(Observations):
                         res.failures.append(f"{r.name}/{FOREIGN} changed")
             except OSError as e:
                 res.failures.append(f"{r.name}/{FOREIGN} gone: {e}")
+        if self.workload.ready:
+            self.final_command_checks(res)
         return res
+
+    def final_command_checks(self, res):
+        """Every replica stopped (gracefully): no command process may be left
+        (pgrep by the scripts' paths, and every process carrying this run's
+        mark), and the stamps of the whole run show no two children at once."""
+        for r in self.replicas:
+            r.expected_exit = True
+            r.stop()
+        wl = self.workload
+        end = time.time() + 3.0  # zombies of orphans wait for PID 1 to reap them
+        while True:
+            left = [p for p in wl.processes() if p.live()]
+            found = wl.pgrep()
+            if not (left or found) or time.time() >= end:
+                break
+            time.sleep(0.1)
+        res.failures += [f"left after the suite: {p}" for p in left]
+        res.failures += [f"left after the suite (pgrep -f): {ln}" for ln in found if not any(str(p.pid) == ln.split()[0] for p in left)]
+        kids = wl.children()
+        handovers, overlaps = sweep(kids)
+        res.failures += [f"overlap: {o}" for o in overlaps]
+        unended = [c.name() for c in kids if not c.ended() and not c.ignored]
+        res.notes["command children"] = len(kids)
+        res.notes["command handovers"] = len(handovers)
+        res.notes["killed without a stop stamp"] = unended
+        say(f"supervised command: {len(kids)} children in the whole run, {len(overlaps)} overlaps, "
+            f"{len(left) + len(found)} processes left after the suite")

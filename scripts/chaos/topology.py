@@ -1,7 +1,8 @@
 """The topology the faults act on: a ZooKeeper ensemble (scripts/zk-ensemble.sh),
 one TCP proxy listener per (replica, ZooKeeper server) so that one replica's
-connection can be blackholed alone, the replicas of the release binary, and the
-mounts under them (each --file-dir is its own small tmpfs; a read-only bind
+connection can be blackholed alone, the replicas of the release binary (with
+`-- CMD` for the supervised-command faults, see workload.py), and the mounts
+under them (each --file-dir is its own small tmpfs; a read-only bind
 mount can be stacked on it)."""
 
 import asyncio
@@ -14,7 +15,7 @@ import threading
 import time
 
 from .common import (
-    ATTEMPTER_TIMEOUT, CAPACITY, LEADER_TIMEOUT, SESSION, TMPFS_SIZE, TRACK, ZK_CLASSPATH,
+    ATTEMPTER_TIMEOUT, CAPACITY, LEADER_TIMEOUT, SESSION, STOP_TIMEOUT, TMPFS_SIZE, TRACK, ZK_CLASSPATH,
     ZK_SCRIPT, ZK_SERVERS, SuiteError, mounted, parse_logfmt, pid_alive, run, say,
 )
 
@@ -312,6 +313,10 @@ class Replica:
         self.log_path = None
         self.zk_servers = ""
         self.expected_exit = False  # set while the suite itself kills it
+        # `election run ... -- command` when set (workload.Workload.command): the
+        # supervised-command faults; None for the others.
+        self.command = None
+        self.mark = {"CHAOS_WORK": work}  # in the environment of the daemon, its watchdog and its command
 
     def start(self):
         self.incarnation += 1
@@ -326,10 +331,16 @@ class Replica:
             "--attempter-timeout", f"{int(ATTEMPTER_TIMEOUT * 1000)}ms",
             "--session-timeout", f"{int(SESSION * 1000)}ms",
             "--storage-capacity", str(CAPACITY),
-            "--log-level", "info",
+            # debug: the suite follows every state change, and while a fault repeats
+            # the daemon logs its cycles at debug (one warning says so); the churn
+            # check also counts the "candidate created" lines.
+            "--log-level", "debug",
         ]
+        if self.command:
+            cmd += ["--exec-stop-timeout", f"{int(STOP_TIMEOUT * 1000)}ms", "--on-exit", "resign", "--", *self.command]
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, **self.mark},
         )
         log.close()
         TRACK.add_pid(self.proc.pid, f"replica {self.name}")

@@ -115,7 +115,12 @@ public struct AttempterState: ElectionState {
                     switch wake {
                     case .timer:
                         // A whole attempter-timeout undisturbed: the election is healthy again.
-                        env.failures.reset()
+                        let failed = env.failures.reset()
+                        if failed >= 2 {
+                            env.logger.notice(
+                                "recovered from a repeating fault: waiting as a candidate",
+                                metadata: ["failed_attempts": "\(failed)"])
+                        }
                     case .watch(.deleted):
                         // One line per wake-up: `make bench` counts them (one per failover, no herd).
                         env.logger.info("predecessor gone; re-checking", metadata: ["predecessor": "\(predecessor)"])

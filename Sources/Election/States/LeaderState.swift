@@ -85,7 +85,13 @@ public struct LeaderState: ElectionState {
                         env.observer.fileWritten(file)
                         if removed > 0 { env.observer.filesDeleted(removed) }
                         env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
-                        env.failures.reset()
+                        let failed = env.failures.reset()
+                        if failed >= 2 {
+                            // The repeats were logged at debug: say at once that they ended.
+                            env.logger.notice(
+                                "recovered from a repeating fault: writing again",
+                                metadata: ["failed_attempts": "\(failed)", "token": "\(token)"])
+                        }
                         counter += 1
                     } catch {
                         env.observer.writeFailed(error)

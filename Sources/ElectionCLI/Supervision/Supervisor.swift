@@ -214,15 +214,38 @@ enum Spawn {
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
-    /// True once no process of `group` is left. Members that are our own children
-    /// are reaped here (as PID 1 in a container, orphans are ours too), but only
-    /// after the command's own status was collected by its waiter.
+    /// True once no process of `group` is left running. Members that are our own
+    /// children are reaped here (as PID 1 in a container, orphans are ours too), but
+    /// only after the command's own status was collected by its waiter.
     static func groupGone(_ group: pid_t, reapingAfter exit: OneShot<Int32>) -> Bool {
         if exit.value != nil {
             var status: Int32 = 0
             while waitpid(-group, &status, WNOHANG) > 0 {}
         }
-        return kill(-group, 0) != 0 && errno == ESRCH
+        return !groupRunning(group)
+    }
+
+    /// True while a process of `group` is alive and not a zombie. An orphaned member
+    /// that has exited stays a zombie until its new parent (init) reaps it, which
+    /// can take seconds; it runs nothing, so it does not count.
+    static func groupRunning(_ group: pid_t) -> Bool {
+        guard kill(-group, 0) == 0 || errno != ESRCH else { return false }
+        guard let proc = opendir("/proc") else { return true }
+        defer { closedir(proc) }
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard let pid = Int32(name), let stat = FileStore.contents(of: "/proc/\(pid)/stat"),
+                let close = stat.lastIndex(of: UInt8(ascii: ")"))
+            else { continue }
+            // After "pid (comm) ": state, ppid, pgrp.
+            let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+            guard fields.count >= 3, let pgrp = Int32(String(decoding: fields[2], as: UTF8.self)) else { continue }
+            let state = fields[0].first ?? 0
+            if pgrp == group && state != UInt8(ascii: "Z") && state != UInt8(ascii: "X") { return true }
+        }
+        return false
     }
 
     /// The system-wide monotonic clock, which the watchdog reads too.

@@ -68,7 +68,7 @@ struct WatchdogCommand: ParsableCommand {
         kill(-group, SIGTERM)
         let killAt = Spawn.monotonicNanoseconds() + stopTimeout.nanoseconds
         var killed = false
-        while !(kill(-group, 0) != 0 && errno == ESRCH) {
+        while Spawn.groupRunning(group) {
             if !killed && Spawn.monotonicNanoseconds() >= killAt {
                 kill(-group, SIGKILL)
                 killed = true
