@@ -32,31 +32,9 @@ func freePort() -> Int {
 
 /// Sends a four-letter word to a ZooKeeper server; nil when nothing answers.
 func fourLetterWord(_ word: String, port: Int, timeout: Duration = .seconds(1)) -> String? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-    if tv.tv_sec == 0 { tv.tv_usec = 500_000 }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard connected == 0 else { return nil }
-    _ = word.withCString { send(fd, $0, strlen($0), 0) }
-    var reply = [UInt8]()
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = recv(fd, &buffer, buffer.count, 0)
-        if n <= 0 { break }
-        reply += buffer[0..<n]
-    }
+    guard let connection = RawConnection(port: port, timeout: timeout) else { return nil }
+    connection.send(Array(word.utf8))
+    let reply = connection.readAll()
     return reply.isEmpty ? nil : String(decoding: reply, as: UTF8.self)
 }
 
