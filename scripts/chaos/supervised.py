@@ -104,34 +104,33 @@ def _stop_rule(res, old, n_fault, what):
             f"{RULE:g}s (confirmedAt + session {SESSION:g}s - {STOP_MARGIN:g}s)")
 
 
-@fault("cmd-daemon-sigkill", "CMD: leader's daemon SIGKILL (watchdog stops the child)", variant="stamper")
-def cmd_daemon_sigkill(suite, res, leader, token):
+def _watchdog_fault(suite, res, leader, token, inject, line, what, complaint):
+    """Inject a fault into the leader's daemon alone; the watchdog must stop its
+    child (logging `line`) before the next child starts, within the timing rule."""
     old = _old_child(suite, res, leader, token)
     off = leader.log_size()
     n0 = mono_ns()
-    t_heal, w = leader_sigkill(suite, res, leader, token)
+    t_heal, w = inject(suite, res, leader, token)
     _handover(suite, res, old, n0, w)
     if old:
-        if not _log_has(leader, off, "election watchdog: the daemon is gone"):
-            res.failures.append(f"{leader.name}'s watchdog did not log stopping the group on the closed pipe")
+        if not _log_has(leader, off, line):
+            res.failures.append(f"{leader.name}'s watchdog did not log {complaint}")
             suite.collect_log(res, leader, off)
-        _stop_rule(res, old, n0, "daemon SIGKILL")
+        _stop_rule(res, old, n0, what)
     return t_heal, w
+
+
+@fault("cmd-daemon-sigkill", "CMD: leader's daemon SIGKILL (watchdog stops the child)", variant="stamper")
+def cmd_daemon_sigkill(suite, res, leader, token):
+    return _watchdog_fault(suite, res, leader, token, leader_sigkill, "election watchdog: the daemon is gone",
+                           "daemon SIGKILL", "stopping the group on the closed pipe")
 
 
 @fault("cmd-daemon-sigstop", "CMD: leader's daemon SIGSTOP 4s, SIGCONT", variant="stamper")
 def cmd_daemon_sigstop(suite, res, leader, token):
-    old = _old_child(suite, res, leader, token)
-    off = leader.log_size()
-    n0 = mono_ns()
-    t_heal, w = leader_sigstop(suite, res, leader, token)
-    _handover(suite, res, old, n0, w)
-    if old:
-        if not _log_has(leader, off, "election watchdog: leadership deadline passed"):
-            res.failures.append(f"{leader.name}'s watchdog did not log the lapsed deadline while the daemon was stopped")
-            suite.collect_log(res, leader, off)
-        _stop_rule(res, old, n0, "daemon SIGSTOP")
-    return t_heal, w
+    return _watchdog_fault(suite, res, leader, token, leader_sigstop,
+                           "election watchdog: leadership deadline passed", "daemon SIGSTOP",
+                           "the lapsed deadline while the daemon was stopped")
 
 
 @fault("cmd-daemon-blackhole", "CMD: leader's ZK connection blackholed 4s", variant="stamper")
