@@ -36,10 +36,20 @@ struct ResignCommand: AsyncParsableCommand {
         let admin = try await AdminSession.open(
             command: "resign", zkServers: zkServers, electionPath: electionPath, timeout: timeout,
             zkAuthFile: zkAuthFile)
+        let outcome: Result<Void, any Error>
+        do {
+            try await resign(admin, until: .now + limit)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        await admin.session.close()
+        try outcome.get()
+    }
+
+    private func resign(_ admin: AdminSession, until deadline: ContinuousClock.Instant) async throws {
         let session = admin.session
         let path = admin.config.electionPath
-        defer { Task { await session.close() } }
-        let deadline = ContinuousClock.now + limit
 
         // Mark the leader's znode; retry when the leader or its data changed meanwhile.
         var old: (name: String, replica: String)?

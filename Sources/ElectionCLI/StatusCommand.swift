@@ -1,6 +1,7 @@
 import ArgumentParser
 import Election
 import Logging
+import Synchronization
 import ZooKeeper
 
 #if canImport(Glibc)
@@ -146,13 +147,20 @@ struct StatusCommand: AsyncParsableCommand {
 
 /// Several one-shot watches; `next()` returns when the first fires.
 final class ZKWatchGroup: Sendable {
-    private let any = OneShot<Void>()
+    private let watches = Mutex<[ZKWatch]>([])
     func add(_ watch: ZKWatch?) {
         guard let watch else { return }
-        let any = self.any
-        Task { if await watch.next() != nil { any.fire(()) } }
+        watches.withLock { $0.append(watch) }
     }
-    func next() async { _ = await any.next() }
+    func next() async {
+        let all = watches.withLock { $0 }
+        guard !all.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for watch in all { group.addTask { _ = await watch.next() } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
 }
 
 extension String {
