@@ -94,6 +94,6 @@ clean:
 	rm -rf .build .build-mutants .build-fuzz
 
 # Failover and footprint against a real ZooKeeper with the release binary: a
-# markdown table on stdout, JSON under bench/results/. About 5 minutes.
+# markdown table on stdout, JSON under bench/results/. About 7 minutes.
 bench: release
 	ROUNDS=$(ROUNDS) BINARY=.build/release/election python3 scripts/bench.py
