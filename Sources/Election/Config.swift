@@ -17,24 +17,16 @@ public struct ElectionConfig: Sendable, Equatable {
     /// Where the session is remembered for a resume after a crash; nil: never.
     public var stateFile: String?
     /// Where the HTTP status endpoints listen (`host:port`); nil: off.
-    public var httpAddress: (host: String, port: Int)?
+    public var httpAddress: HostPort?
     /// Digest credentials from `--zk-auth-file`; nil: no authentication.
     public var zkAuth: ZKAuth?
     /// The ACL of created znodes: `.open` without credentials.
     public var zkACL: ZKACL = .open
 
-    public static func == (a: ElectionConfig, b: ElectionConfig) -> Bool {
-        a.zkServers == b.zkServers && a.leaderTimeout == b.leaderTimeout && a.attempterTimeout == b.attempterTimeout
-            && a.fileDir == b.fileDir && a.storageCapacity == b.storageCapacity && a.sessionTimeout == b.sessionTimeout
-            && a.electionPath == b.electionPath && a.replicaID == b.replicaID && a.stateFile == b.stateFile
-            && a.httpAddress?.host == b.httpAddress?.host && a.httpAddress?.port == b.httpAddress?.port
-            && a.zkAuth == b.zkAuth && a.zkACL == b.zkACL
-    }
-
     public init(
         zkServers: String, leaderTimeout: Duration, attempterTimeout: Duration, fileDir: String,
         storageCapacity: Int, sessionTimeout: Duration, electionPath: String, replicaID: String,
-        stateFile: String? = nil, httpAddress: (host: String, port: Int)? = nil
+        stateFile: String? = nil, httpAddress: HostPort? = nil
     ) {
         self.zkServers = zkServers
         self.leaderTimeout = leaderTimeout
@@ -133,7 +125,7 @@ public struct ElectionConfig: Sendable, Equatable {
             stateFile = text == "none" ? nil : text
         }
 
-        var httpAddress: (host: String, port: Int)?
+        var httpAddress: HostPort?
         if let text = raw(.httpAddr), !text.isEmpty {
             guard let address = HostPort.parse(text) else {
                 throw ConfigError(
@@ -254,15 +246,18 @@ enum AuthFile {
 }
 
 /// `host:port` with a port from 1 to 65535; `[v6]:port` for IPv6.
-public enum HostPort {
-    public static func parse(_ text: String) -> (host: String, port: Int)? {
+public struct HostPort: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public static func parse(_ text: String) -> HostPort? {
         guard let colon = text.lastIndex(of: ":") else { return nil }
         var host = text[..<colon]
         if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "\t" || $0 == "/" }),
             let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port)
         else { return nil }
-        return (String(host), port)
+        return HostPort(host: String(host), port: port)
     }
 }
 

@@ -31,5 +31,5 @@ enum Posix {
 
 extension Int64 {
     /// A session id as ZooKeeper prints it, without the `0x`.
-    var sessionHex: String { String(UInt64(bitPattern: self), radix: 16) }
+    public var sessionHex: String { String(UInt64(bitPattern: self), radix: 16) }
 }

@@ -115,7 +115,8 @@ struct StatusCommand: AsyncParsableCommand {
                     ("position", .int(Int64(index))), ("role", .string(index == 0 ? "leader" : "candidate")),
                     ("replica", .string(e.replica)), ("host", e.host.map(JSONValue.string) ?? .null),
                     ("pid", e.pid.map(JSONValue.int) ?? .null), ("started", e.started.map(JSONValue.string) ?? .null),
-                    ("token", .int(e.token)), ("session", .string("0x" + hex(e.session))), ("znode", .string(e.znode)),
+                    ("token", .int(e.token)), ("session", .string("0x" + e.session.sessionHex)),
+                    ("znode", .string(e.znode)),
                 ])
             }
             return JSONValue.object([
@@ -129,7 +130,7 @@ struct StatusCommand: AsyncParsableCommand {
         let rows = entries.enumerated().map { index, e in
             [
                 "\(index)", index == 0 ? "leader" : "candidate", e.replica, e.host ?? "-", e.pid.map { "\($0)" } ?? "-",
-                e.started ?? "-", "\(e.token)", "0x" + hex(e.session), e.znode,
+                e.started ?? "-", "\(e.token)", "0x" + e.session.sessionHex, e.znode,
             ]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
@@ -140,8 +141,6 @@ struct StatusCommand: AsyncParsableCommand {
         return "election \(path): \(entries[0].replica) leads (fencing token \(entries[0].token)), "
             + "\(entries.count - 1) waiting\n" + lines.joined(separator: "\n")
     }
-
-    private func hex(_ value: Int64) -> String { String(UInt64(bitPattern: value), radix: 16) }
 
 }
 

@@ -67,7 +67,7 @@ final class Supervisor: Workload {
             return nil
         }
         close(pipeEnds[0])
-        var environment = Spawn.environment()
+        var environment = currentEnvironment()
         environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
         environment["ELECTION_REPLICA_ID"] = settings.replica
         environment["ELECTION_LEADER_SINCE"] = WallClock.format(millis: grant.sinceMillis)
@@ -191,7 +191,7 @@ enum Spawn {
 
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        let envStrings = (environment ?? Self.environment()).map { "\($0.key)=\($0.value)" }
+        let envStrings = (environment ?? currentEnvironment()).map { "\($0.key)=\($0.value)" }
         let envp = envStrings.map { strdup($0) } + [nil]
         defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
@@ -205,8 +205,6 @@ enum Spawn {
         }
         return pid
     }
-
-    static func environment() -> [String: String] { currentEnvironment() }
 
     /// The shell's convention: the exit status, or 128 + the signal that ended it.
     static func exitCode(_ status: Int32) -> Int32 {

@@ -38,7 +38,7 @@ final class TransitionHook: ElectionObserver {
         let arguments = [
             "/bin/sh", "-c", command, "election-hook", from.rawValue, to.rawValue, token.map { "\($0)" } ?? "",
         ]
-        var variables = Spawn.environment()
+        var variables = currentEnvironment()
         variables["ELECTION_FROM"] = from.rawValue
         variables["ELECTION_TO"] = to.rawValue
         variables["ELECTION_TOKEN"] = token.map { "\($0)" } ?? ""
