@@ -62,6 +62,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import httppass, report, supervised  # noqa: E402
 from benchlib.cpu import CpuMeter  # noqa: E402
+from benchlib.stats import summary  # noqa: E402
 from benchlib.harness import ROOT, Bench, Implementation, cleanup_dir, log  # noqa: E402
 
 BINARY = os.path.abspath(os.environ.get("BINARY", os.path.join(ROOT, ".build/release/election")))
@@ -89,20 +90,6 @@ FLAGS = ["--leader-timeout", "1s", "--session-timeout", "4s", "--attempter-timeo
          "--storage-capacity", "10"]
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which sees python3-kazoo (a pyenv python does not)
 KAZOO_DRIVER = os.path.join(ROOT, "bench/kazoo_election.py")
-
-
-def summary(values):
-    return {"p50": report_pct(values, 50), "p90": report_pct(values, 90), "max": max(values) if values else None,
-            "samples": [round(v, 2) for v in values]}
-
-
-def report_pct(values, p):
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def kazoo_version():

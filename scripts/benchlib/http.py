@@ -12,6 +12,8 @@ import socket
 import threading
 import time
 
+from .stats import percentile
+
 
 def raise_nofile(want=8192):
     """Raises this process's soft RLIMIT_NOFILE towards `want` (never above the hard
@@ -91,15 +93,6 @@ def get(port, path, timeout=2.0):
                    if k.strip().lower() == b"content-length" and v.strip().isdigit()), None)
     ok = length is None or len(body) == length
     return ("ok" if ok else "short"), status, ms, body
-
-
-def percentile(values, p):
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 class Scraper(threading.Thread):

@@ -34,11 +34,7 @@ import time
 
 from . import http, memory
 from .harness import log
-
-
-def stats(values):
-    return {"p50": http.percentile(values, 50), "p90": http.percentile(values, 90),
-            "max": max(values) if values else None, "samples": [round(v, 2) for v in values]}
+from .stats import summary as stats
 
 
 def footprint(bench, rids):

@@ -44,6 +44,7 @@ import sys
 import time
 
 from .harness import log
+from .stats import summary as stats
 
 STAND_IN = r'''"""make bench's supervised stand-in (scripts/benchlib/supervised.py)."""
 import time
@@ -73,18 +74,6 @@ while True:
 '''
 
 EXEC_STOP_TIMEOUT = "1s"
-
-
-def stats(values):
-    if not values:
-        return {"p50": None, "p90": None, "max": None, "samples": []}
-    ordered = sorted(values)
-
-    def pct(p):
-        k = (len(ordered) - 1) * p / 100.0
-        lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-        return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-    return {"p50": pct(50), "p90": pct(90), "max": ordered[-1], "samples": [round(v, 2) for v in values]}
 
 
 def read_stamps(path):
