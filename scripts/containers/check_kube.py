@@ -1,0 +1,6 @@
+GROUP = "kube"
+TITLE = "todo"
+CHECKS = []
+
+def run(ctx, check):
+    pass
