@@ -3,8 +3,9 @@
 # build, run every test (unit + integration against real ZooKeeper
 # servers the tests start on free loopback ports), the run-cluster terminal test
 # (Ctrl-C / hang-up / kill on `make run-cluster`, nothing may be left running),
-# then a short chaos pass (each fault of `make chaos` once, against a 3-server
-# ensemble; as root), and end with one summary line:
+# the daemon in containers (scripts/containers/: image, compose, systemd unit,
+# pod specs under podman), then a short chaos pass (each fault of `make chaos`
+# once, against a 3-server ensemble; as root), and end with one summary line:
 #
 #   tests: N passed, M failed, K skipped
 #
@@ -88,6 +89,7 @@ pty_counts() { summary_line_counts "run-cluster pty" "$@"; }
 security_counts() { summary_line_counts "security" "$@"; }
 fuzz_counts() { summary_line_counts "fuzz" "$@"; }
 chaos_counts() { summary_line_counts "chaos" "$@"; }
+containers_counts() { summary_line_counts "containers" "$@"; }
 
 # A step that is one check: passed when its command exits 0 (e.g. make lint).
 status_counts() {
@@ -194,6 +196,14 @@ main() {
 
         run_step "make lint: swift-format, hadolint, compose, image closure, kustomize, systemd, shellcheck" \
             status_counts env BINARY="$BINARY" bash scripts/lint.sh
+
+        # The daemon in containers, unprivileged as deployed (podman; installs
+        # itself on first use, as root): docker/Dockerfile's image, compose up
+        # with failover, the systemd unit under systemd, the pod templates of
+        # deploy/kubernetes/. Where podman cannot run, every check is counted
+        # as skipped with the reason. About 1.5 minutes with cached images.
+        run_step "containers (python3 -m containers): image, compose, systemd unit, pod specs" \
+            containers_counts bounded 1500 env BINARY="$BINARY" PYTHONPATH=scripts python3 -m containers
 
         # The chaos pass needs root (tmpfs and bind mounts on the file-dirs).
         if [[ $(id -u) -eq 0 ]]; then

@@ -93,7 +93,9 @@ def run(ctx, check):
             expect(len(new) == 1, f"two leaders: {new}")
             expect(took <= limit, f"{new[0]} led only {took:.1f}s after the SIGKILL (limit {limit:g}s)")
     finally:
+        start = time.monotonic()
         down = pm.run([*compose, "down", "-v"], env=env, check=False, timeout=180)
+        pm.say(f"compose: down -v took {time.monotonic() - start:.1f}s")
     with check(CHECKS[4]):
         expect(down.returncode == 0, f"down -v exited {down.returncode}: {down.stderr[-1000:]}")
         left = ctx.run.leftovers()

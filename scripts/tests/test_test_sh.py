@@ -133,6 +133,13 @@ class SummaryLines(unittest.TestCase):
         self.assertEqual(self.parse("chaos_counts", "chaos: 0 passed, 0 failed\n", 2), (0, 1, 0))
         self.assertEqual(self.parse("chaos_counts", "", 2), (0, 1, 0))
 
+    def test_containers(self):
+        text = "containers: ok      image: runs as uid/gid 10001 (0.3s)\ncontainers: 30 passed, 1 failed, 0 skipped\n"
+        self.assertEqual(self.parse("containers_counts", text, 1), (30, 1, 0))
+        # Where podman cannot run: all skipped, exit 0.
+        self.assertEqual(self.parse("containers_counts", "containers: 0 passed, 0 failed, 27 skipped\n"), (0, 0, 27))
+        self.assertEqual(self.parse("containers_counts", "Traceback (most recent call last):\n", 1), (0, 1, 0))
+
     def test_status(self):
         self.assertEqual(self.parse("status_counts", "", 0), (1, 0, 0))
         self.assertEqual(self.parse("status_counts", "", 2), (0, 1, 0))
