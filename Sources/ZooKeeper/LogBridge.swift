@@ -12,9 +12,15 @@ public final class ZKLogBridge: Sendable {
     private struct State {
         var logger = Logger(label: "zookeeper.client")
         var lastByKey: [String: (at: ContinuousClock.Instant, suppressed: Int)] = [:]
+        /// Sessions being closed on purpose, and when the last such close returned.
+        var closes = 0
+        var lastCloseEnded: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
     private let interval: Duration = .seconds(10)
+    /// How long after a close on purpose the library's complaints stay demoted: the
+    /// handle's last lines can trail the call that closed it.
+    private let closeGrace: Duration = .seconds(1)
 
     public static let shared = ZKLogBridge()
 
@@ -31,10 +37,28 @@ public final class ZKLogBridge: Sendable {
         zoo_set_debug_level(level)
     }
 
+    /// Runs `body` (a `zookeeper_close`) with the library's complaints at debug: a
+    /// close makes the server drop the connection, which the library reports as
+    /// `errno=112(Host is down): failed while receiving a server response`, on every
+    /// normal stop. Lines logged within `closeGrace` after it returns count too.
+    func closing(_ body: () -> Void) {
+        state.withLock { $0.closes += 1 }
+        defer {
+            state.withLock { s in
+                s.closes -= 1
+                s.lastCloseEnded = .now
+            }
+        }
+        body()
+    }
+
     func handle(_ line: String) {
-        let parsed = Self.parse(line)
+        var parsed = Self.parse(line)
         let now = ContinuousClock.now
         let decision: (Logger, Int)? = state.withLock { s in
+            if s.closes > 0 || s.lastCloseEnded.map({ now - $0 < closeGrace }) == true {
+                parsed.level = min(parsed.level, .debug)
+            }
             if let last = s.lastByKey[parsed.key], now - last.at < interval {
                 s.lastByKey[parsed.key] = (last.at, last.suppressed + 1)
                 return nil

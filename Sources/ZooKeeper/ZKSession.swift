@@ -324,7 +324,7 @@ public actor ZKSession {
         let closing = HandleBox(handle)
         await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
-                zookeeper_close(closing.handle)
+                ZKLogBridge.shared.closing { _ = zookeeper_close(closing.handle) }
                 cont.resume()
             }
         }

@@ -13,6 +13,7 @@ import ZooKeeper
         let path = scratch.path + "/" + name
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         chmod(path, mode)
+        Deployed.handOver(path)
         return path
     }
 
@@ -26,9 +27,12 @@ import ZooKeeper
                 id: "a\($0)", scratch: scratch, servers: zk.connectString, fileDir: scratch.path + "/shared",
                 extra: ["--zk-auth-file", good])
         }
-        try await eventually(within: .seconds(20), "one leads, one waits") {
+        // Waits for the leader's first file, not only its state: the file follows
+        // the transition by one confirmation and two fsyncs.
+        try await eventually(within: .seconds(20), "one leads and has written, one waits") {
             replicas.filter { $0.state == "Leader" }.count == 1
                 && replicas.filter { $0.state == "Attempter" }.count == 1
+                && !electionFiles(in: scratch.path + "/shared").isEmpty
         }
         let leader = try #require(replicas.first { $0.state == "Leader" })
         let token = try #require(electionFiles(in: leader.fileDir).last?.token)

@@ -27,11 +27,19 @@ import Testing
         let trace = scratch.path + "/trace"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: strace)
-        process.arguments = [
-            "-f", "-qq", "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2", "-o", trace,
-            electionBinary, "run", "--zk-servers", zk.connectString, "--replica-id", "d1", "--file-dir", dir,
-            "--leader-timeout", "100ms", "--session-timeout", "4s", "--storage-capacity", "3",
-        ]
+        // strace runs as root (it traces); the daemon under it runs the deployed way.
+        let daemon = Deployed.command(
+            electionBinary,
+            [
+                "run", "--zk-servers", zk.connectString, "--replica-id", "d1", "--file-dir", dir,
+                "--leader-timeout", "100ms", "--session-timeout", "4s", "--storage-capacity", "3",
+            ])
+        process.arguments =
+            [
+                "-f", "-qq", "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2", "-o", trace,
+                daemon.executable,
+            ]
+            + daemon.arguments
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer {

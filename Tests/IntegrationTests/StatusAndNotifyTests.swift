@@ -40,8 +40,9 @@ import Testing
 
         // --watch redraws when the queue changes, driven by watches.
         let watched = Process()
-        watched.executableURL = URL(fileURLWithPath: electionBinary)
-        watched.arguments = ["status", "--watch", "--zk-servers", zk.connectString]
+        let watch = Deployed.command(electionBinary, ["status", "--watch", "--zk-servers", zk.connectString])
+        watched.executableURL = URL(fileURLWithPath: watch.executable)
+        watched.arguments = watch.arguments
         let output = scratch.path + "/watch.out"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         watched.standardOutput = FileHandle(forWritingAtPath: output)
@@ -100,15 +101,20 @@ import Testing
             }
         }
         try #require(bound == 0)
+        // systemd's notify socket accepts any sender the unit may run as; so does this one.
+        Deployed.handOver(path)
         var tv = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: electionBinary)
-        process.arguments = [
-            "run", "--zk-servers", zk.connectString, "--replica-id", "n1", "--file-dir", scratch.path + "/files",
-            "--leader-timeout", "200ms", "--session-timeout", "4s",
-        ]
+        let command = Deployed.command(
+            electionBinary,
+            [
+                "run", "--zk-servers", zk.connectString, "--replica-id", "n1", "--file-dir", scratch.path + "/files",
+                "--leader-timeout", "200ms", "--session-timeout", "4s",
+            ])
+        process.executableURL = URL(fileURLWithPath: command.executable)
+        process.arguments = command.arguments
         process.environment = ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000", "PATH": "/usr/bin:/bin"]
         process.standardError = FileHandle.nullDevice
         try process.run()

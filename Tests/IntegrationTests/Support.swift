@@ -12,6 +12,37 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 /// The built daemon: ELECTION_BINARY, else the debug build `swift test` just made.
 let electionBinary = ProcessInfo.processInfo.environment["ELECTION_BINARY"] ?? packageRoot + "/.build/debug/election"
 
+/// Deployments run the daemon unprivileged: systemd's `DynamicUser=` with an empty
+/// `CapabilityBoundingSet=`, the image's uid 10001, a pod's `drop: [ALL]`. So do these
+/// tests. Run as root (as CI is), every daemon process is started through `setpriv` as
+/// `nobody`, with no supplementary groups, no capabilities (effective, inheritable,
+/// bounding) and no_new_privs; what it must write into is handed to that user. Run as
+/// an ordinary user, the tests are that user already and nothing is wrapped. A test
+/// that needs root for the daemon says why where it starts it otherwise.
+enum Deployed {
+    static let uid: uid_t = 65534
+    static let gid: gid_t = 65534
+    static let wrapping = getuid() == 0
+
+    /// The executable and arguments that run `executable arguments` the deployed way.
+    static func command(_ executable: String, _ arguments: [String]) -> (executable: String, arguments: [String]) {
+        guard wrapping else { return (executable, arguments) }
+        return (
+            "/usr/bin/setpriv",
+            [
+                "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                "--no-new-privs", "--", executable,
+            ] + arguments
+        )
+    }
+
+    /// Makes `path` the daemon user's own (a directory it creates files in, a
+    /// credentials file it must be able to read at mode 0600).
+    static func handOver(_ path: String) {
+        if wrapping { _ = chown(path, uid, gid) }
+    }
+}
+
 /// A loopback port nobody listens on right now.
 func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -66,6 +97,8 @@ final class Scratch: @unchecked Sendable {
     init() throws {
         path = NSTemporaryDirectory() + "election-it-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // The daemon under test (unprivileged, see `Deployed`) creates its file-dirs here.
+        Deployed.handOver(path)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
@@ -99,7 +132,10 @@ final class ZooKeeperServer: @unchecked Sendable {
         try config.write(toFile: directory + "/zoo.cfg", atomically: true, encoding: .utf8)
     }
 
-    /// Starts the server and waits until it answers `ruok`.
+    /// Starts the server and waits until it serves: `ruok` answers `imok` as soon as
+    /// the port is open, while the server still drops sessions (a daemon started then
+    /// logs the library's "failed while receiving a server response"); `srvr` names
+    /// its mode only once it serves.
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -119,9 +155,9 @@ final class ZooKeeperServer: @unchecked Sendable {
         try process.run()
         self.process = process
         let port = self.port
-        try await eventually(within: .seconds(30), "ZooKeeper on port \(port) answers ruok") {
+        try await eventually(within: .seconds(30), "ZooKeeper on port \(port) serves") {
             guard process.isRunning else { throw TimedOut(what: "ZooKeeper exited: see \(directory)/zk.log") }
-            return fourLetterWord("ruok", port: port) == "imok"
+            return fourLetterWord("srvr", port: port)?.contains("Mode: ") == true
         }
     }
 
@@ -160,19 +196,23 @@ final class Replica: @unchecked Sendable {
 
     init(
         id: String, scratch: Scratch, servers: String, fileDir: String? = nil, leaderTimeout: String = "200ms",
-        sessionTimeout: String = "4s", capacity: Int = 5, extra: [String] = [], instance: Int = 1
+        sessionTimeout: String = "4s", capacity: Int = 5, extra: [String] = [], instance: Int = 1,
+        environment: [String: String] = [:]
     ) throws {
         self.id = id
         self.fileDir = fileDir ?? scratch.path + "/files-\(id)"
         logPath = scratch.path + "/\(id)-\(instance).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: electionBinary)
-        process.arguments =
+        let command = Deployed.command(
+            electionBinary,
             [
                 "run", "--zk-servers", servers, "--replica-id", id, "--file-dir", self.fileDir,
                 "--leader-timeout", leaderTimeout, "--attempter-timeout", "2s", "--session-timeout", sessionTimeout,
                 "--storage-capacity", "\(capacity)", "--log-level", "debug",
-            ] + extra
+            ] + extra)
+        process.executableURL = URL(fileURLWithPath: command.executable)
+        process.arguments = command.arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardError = log
         process.standardOutput = log
@@ -234,13 +274,15 @@ func electionFiles(in directory: String) -> [WrittenFile] {
 }
 
 /// Runs a command to its end; returns its exit status, stdout and stderr. For
-/// commands with little output: stdout is read to its end before stderr.
+/// commands with little output: stdout is read to its end before stderr. The
+/// election binary runs the deployed way (`Deployed`).
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
     status: Int32, stdout: String, stderr: String
 ) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
+    let command = executable == electionBinary ? Deployed.command(executable, arguments) : (executable, arguments)
+    process.executableURL = URL(fileURLWithPath: command.0)
+    process.arguments = command.1
     if let environment { process.environment = environment }
     let output = Pipe()
     let errors = Pipe()

@@ -34,7 +34,10 @@ final class HTTPServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 128)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // TCP_NODELAY at IPPROTO_TCP: `socketOption(.tcp_nodelay)` would set option 1 at
+            // SOL_SOCKET, which is SO_DEBUG and needs CAP_NET_ADMIN: without it, as deployed,
+            // every accepted connection was closed at once.
+            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let (id, oldest) = open.admit(channel, cap: maxConnections)
                 oldest?.close(promise: nil)
