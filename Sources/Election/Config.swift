@@ -95,6 +95,7 @@ public struct ElectionConfig: Sendable, Equatable {
         func duration(_ setting: Setting) throws(ConfigError) -> Duration {
             let text = try required(setting)
             guard let value = DurationParser.parse(text) else {
+                if text.hasPrefix("-") { throw ConfigError(setting, "'\(text)' must be greater than zero") }
                 throw ConfigError(setting, "'\(text)' is not a duration (use ms, s, m, h, e.g. 1m30s)")
             }
             guard value > .zero else { throw ConfigError(setting, "'\(text)' must be greater than zero") }
@@ -106,7 +107,12 @@ public struct ElectionConfig: Sendable, Equatable {
 
         let capacityText = try required(.storageCapacity)
         guard let capacity = Int(capacityText), capacity >= 1 else {
-            throw ConfigError(.storageCapacity, "'\(capacityText)' must be a whole number of at least 1")
+            let digits = !capacityText.isEmpty && capacityText.allSatisfy { $0.isASCII && $0.isNumber }
+            throw ConfigError(
+                .storageCapacity,
+                digits
+                    ? "'\(capacityText)' is too large (at most \(Int.max))"
+                    : "'\(capacityText)' must be a whole number of at least 1")
         }
 
         let fileDir = try required(.fileDir)
@@ -136,12 +142,13 @@ public struct ElectionConfig: Sendable, Equatable {
 
         var auth: ZKAuth?
         var acl = ZKACL.open
+        // The choice first, so that a typo is named as one, with or without credentials.
+        let aclText = try required(.zkAcl)
+        guard let chosen = ZKACL(rawValue: aclText), chosen != .open else {
+            throw ConfigError(.zkAcl, "'\(aclText)' is not one of private, world-read")
+        }
         if let path = raw(.zkAuthFile), !path.isEmpty {
             auth = try AuthFile.read(path)
-            let aclText = try required(.zkAcl)
-            guard let chosen = ZKACL(rawValue: aclText), chosen != .open else {
-                throw ConfigError(.zkAcl, "'\(aclText)' is not one of private, world-read")
-            }
             acl = chosen
         } else if let aclText = flags[.zkAcl] ?? environment[Setting.zkAcl.environmentVariable] {
             throw ConfigError(
@@ -181,7 +188,11 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible, Sendable {
         self.problem = problem
     }
 
-    public var description: String { "invalid \(flag) (\(environmentVariable)): \(problem)" }
+    /// A setting with no variable (a subcommand's own option) has an empty `environmentVariable`.
+    public var description: String {
+        environmentVariable.isEmpty
+            ? "invalid \(flag): \(problem)" : "invalid \(flag) (\(environmentVariable)): \(problem)"
+    }
 }
 
 /// `host:port[,host:port…][/chroot]`.
@@ -225,7 +236,7 @@ enum AuthFile {
         func problem(_ text: String) -> ConfigError { ConfigError(.zkAuthFile, text) }
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw problem("cannot read \(path): \(String(cString: strerror(errno)))")
+            throw problem("cannot read \(path): \(errnoText(errno))")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw problem("\(path) is not a regular file") }
         guard info.st_mode & 0o077 == 0 else {
@@ -234,7 +245,7 @@ enum AuthFile {
             )
         }
         guard let bytes = FileStore.contents(of: path) else {
-            throw problem("cannot read \(path): \(String(cString: strerror(errno)))")
+            throw problem("cannot read \(path): \(errnoText(errno))")
         }
         var line = bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
         while line.last == UInt8(ascii: " ") { line.removeLast() }

@@ -64,7 +64,7 @@ public struct FileStoreError: Error, Equatable, CustomStringConvertible, Sendabl
     public var description: String {
         switch kind {
         case .io(let code):
-            return "cannot \(operation) \(path): \(String(cString: strerror(code))) (ELECTION_FILE_DIR)"
+            return "cannot \(operation) \(path): \(errnoText(code)) (ELECTION_FILE_DIR)"
         case .notADirectory:
             return "\(path) is not a directory (ELECTION_FILE_DIR)"
         case .higherToken(let token):

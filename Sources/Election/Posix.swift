@@ -33,3 +33,39 @@ extension Int64 {
     /// A session id as ZooKeeper prints it, without the `0x`.
     public var sessionHex: String { String(UInt64(bitPattern: self), radix: 16) }
 }
+
+/// An errno value in words, as a person reads it ("No such file or directory").
+public func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+/// Finds what `election run -- CMD` will start, as posix_spawnp searches, so that a
+/// command that cannot run is refused at start-up instead of on every term.
+public enum CommandLookup {
+    /// The search path posix_spawnp uses when PATH is unset (glibc's default).
+    static let defaultPath = "/bin:/usr/bin"
+
+    /// Nil when `name` names an executable regular file (directly, with a `/`, or
+    /// through `path`); otherwise why it cannot run.
+    public static func problem(_ name: String, path: String?) -> String? {
+        guard !name.isEmpty else { return "the command is empty" }
+        if name.contains("/") { return fileProblem(name) }
+        let directories = (path ?? defaultPath).split(separator: ":", omittingEmptySubsequences: false)
+        var denied: String?
+        for directory in directories {
+            let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + name
+            switch fileProblem(candidate) {
+            case nil: return nil
+            case let reason? where access(candidate, F_OK) == 0: denied = denied ?? "\(candidate): \(reason)"
+            default: continue
+            }
+        }
+        return denied ?? "\(name): not found in PATH (\(path ?? defaultPath))"
+    }
+
+    private static func fileProblem(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "\(path): \(errnoText(errno))" }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return "\(path): not a regular file" }
+        guard access(path, X_OK) == 0 else { return "\(path): \(errnoText(errno))" }
+        return nil
+    }
+}

@@ -84,12 +84,18 @@ public struct Runner: Sendable {
             "code": "\(reason.code.rawValue)",
         ]
         if let token { metadata["token"] = "\(token)" }
-        switch streak.record(to: to, reason: reason, failures: env.failures.current) {
+        switch streak.record(to: to, reason: reason, failures: env.failures.current, now: .now) {
         case .normal:
+            // After a streak, the state that did the real work already said "recovered".
             env.logger.info("transition", metadata: metadata)
-        case .recovered:
-            // The state that did the real work already said "recovered".
+        case .reminder(let repeats, let lasting):
             env.logger.info("transition", metadata: metadata)
+            env.logger.warning(
+                "the same fault still repeats",
+                metadata: [
+                    "code": "\(reason.code.rawValue)", "reason": "\(reason)", "repeats": "\(repeats)",
+                    "for": "\(DurationParser.format(lasting))",
+                ])
         case .persists:
             env.logger.info("transition", metadata: metadata)
             env.logger.warning(
@@ -101,32 +107,49 @@ public struct Runner: Sendable {
     }
 }
 
-/// Tracks a fault that repeats across whole recovery cycles (pure; see `Runner.log`).
+/// Tracks a fault that repeats across whole recovery cycles (pure; see `Runner.log`):
+/// said when it starts, said once more when it repeats, then quiet but for a
+/// reminder every `reminderInterval` while it lasts, so that a fault that persists
+/// is never silence at the default level.
 struct FaultStreak: Equatable {
+    static let reminderInterval: Duration = .seconds(60)
+
     private(set) var code: TransitionReason.Code?
     private(set) var repeats = 0
+    private var started: ContinuousClock.Instant?
+    private var lastSaid: ContinuousClock.Instant?
 
     enum Verdict: Equatable {
         case normal
-        case recovered(repeats: Int)
         /// The second occurrence in a row: say so once.
         case persists
+        /// Still repeating, a reminder interval after it was last said.
+        case reminder(repeats: Int, lasting: Duration)
         case quiet
     }
 
-    mutating func record(to: StateName, reason: TransitionReason, failures: Int) -> Verdict {
+    mutating func record(
+        to: StateName, reason: TransitionReason, failures: Int, now: ContinuousClock.Instant
+    ) -> Verdict {
         if to == .failover {
             if reason.code == code && failures > 0 {
                 repeats += 1
-                return repeats == 1 ? .persists : .quiet
+                if repeats == 1 {
+                    lastSaid = now
+                    return .persists
+                }
+                if let lastSaid, now - lastSaid >= Self.reminderInterval {
+                    self.lastSaid = now
+                    return .reminder(repeats: repeats, lasting: now - (started ?? now))
+                }
+                return .quiet
             }
-            code = reason.code
-            repeats = 0
+            (code, repeats, started, lastSaid) = (reason.code, 0, now, now)
             return .normal
         }
         if repeats > 0 && failures == 0 {
-            defer { (code, repeats) = (nil, 0) }
-            return .recovered(repeats: repeats)
+            (code, repeats, started, lastSaid) = (nil, 0, nil, nil)
+            return .normal
         }
         return repeats > 0 ? .quiet : .normal
     }

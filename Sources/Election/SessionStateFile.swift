@@ -31,12 +31,12 @@ public final class SessionStateFile: Sendable {
 
     public static func open(_ path: String) -> Opening {
         let fd = Glibc.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return .failed("cannot open \(path).lock: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { return .failed("cannot open \(path).lock: \(errnoText(errno))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK { return .busy }
-            return .failed("cannot lock \(path).lock: \(String(cString: strerror(code)))")
+            return .failed("cannot lock \(path).lock: \(errnoText(code))")
         }
         return .locked(SessionStateFile(path: path, lockDescriptor: fd))
     }

@@ -9,8 +9,6 @@ public struct StatusSnapshot: Sendable {
     /// Wall-clock milliseconds of the last transition.
     public var sinceMillis: Int64
     public var lastReason: TransitionReason?
-    /// Set once Init has completed for the first time.
-    public var initialized = false
     public var grant: LeaderGrant?
     public var sessionID: Int64 = 0
     public var sessionState: ZKConnectionState = .connecting
@@ -25,8 +23,15 @@ public struct StatusSnapshot: Sendable {
     /// True only where a write is allowed right now (the write path's rule).
     public func isLeader(now: ContinuousClock.Instant = .now) -> Bool { grant?.holds(now: now) ?? false }
 
-    /// Ready for traffic: Init has completed once and the election is not in Failover.
-    public var isReady: Bool { initialized && state != .failover && state != .stopping }
+    /// Ready, as an operator needs it: a connected session, and taking part in the
+    /// election (Attempter or Leader). Not in Init (also a re-run after Failover), not
+    /// in Failover, not Stopping, and not while the session is connecting or gone.
+    public var isReady: Bool { sessionState == .connected && (state == .attempter || state == .leader) }
+
+    /// The leader as this replica sees it now, or nil when it cannot currently see
+    /// one: without a connected session, or outside the election, what it last saw
+    /// may be long gone (a follower's `/status` never names a stale leader).
+    public var visibleLeader: LeaderInfo? { isReady ? leader : nil }
 
     /// The state loop is alive and not wedged: it is waiting and not far past the
     /// deadline of its wait, or it made progress within `bound`. Every request it
@@ -60,7 +65,6 @@ public final class StatusBoard: ElectionObserver {
             s.lastReason = reason
             s.lastProgress = .now
             s.waitingUntil = nil
-            if from == .initializing && to == .attempter { s.initialized = true }
             if to != .leader { s.grant = nil }
         }
     }

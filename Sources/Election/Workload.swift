@@ -65,10 +65,14 @@ public enum WorkloadTiming {
         let room = sessionTimeout / 2 - margin
         guard stopTimeout > room else { return nil }
         let needed = (stopTimeout + margin) * 2
+        // A session too short for any stop timeout gets no "lower it to at most 0s".
+        let lower =
+            room > .zero
+            ? "lower --exec-stop-timeout (ELECTION_EXEC_STOP_TIMEOUT) to at most \(DurationParser.format(room)) or "
+            : ""
         return "\(DurationParser.format(stopTimeout)) does not fit the session timeout "
             + "\(DurationParser.format(sessionTimeout)): the command must be stopped within half the session "
-            + "timeout minus \(DurationParser.format(margin)); lower --exec-stop-timeout "
-            + "(ELECTION_EXEC_STOP_TIMEOUT) to at most \(DurationParser.format(room)) or raise --session-timeout "
+            + "timeout minus \(DurationParser.format(margin)); \(lower)raise --session-timeout "
             + "(ELECTION_SESSION_TIMEOUT) to at least \(DurationParser.format(needed))"
     }
 }

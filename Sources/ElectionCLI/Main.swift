@@ -21,7 +21,7 @@ struct ElectionCommand: AsyncParsableCommand {
 @main
 enum Main {
     static func main() async {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        let arguments = joiningDashedValues(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try ElectionCommand.parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -39,7 +39,7 @@ enum Main {
                 print(ElectionCommand.fullMessage(for: error))
                 exit(0)
             }
-            fail("election: " + usageLine(ElectionCommand.message(for: error)))
+            fail("election: " + usageLine(ElectionCommand.message(for: error), arguments: arguments))
         }
     }
 
@@ -50,9 +50,41 @@ enum Main {
         exit(status)
     }
 
-    /// The parser's message, with the env var of any setting it names.
-    static func usageLine(_ message: String) -> String {
+    /// `--leader-timeout -1s` would take `-1s` for an option ("Missing value"): a value
+    /// of a dash and a digit is joined to the option before it (`--leader-timeout=-1s`),
+    /// so that validation says what is wrong with it. Nothing after `--` is touched.
+    static func joiningDashedValues(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                result += arguments[index...]
+                break
+            }
+            if argument.hasPrefix("--"), !argument.contains("="), index + 1 < arguments.count,
+                arguments[index + 1].hasPrefix("-"), arguments[index + 1].dropFirst().first?.isNumber == true
+            {
+                result.append(argument + "=" + arguments[index + 1])
+                index += 2
+                continue
+            }
+            result.append(argument)
+            index += 1
+        }
+        return result
+    }
+
+    /// The parser's message, with the env var of any setting it names, and a hint
+    /// when a command was given to `run` without the `--` before it.
+    static func usageLine(_ message: String, arguments: [String] = []) -> String {
         var line = message
+        let runs = arguments.first.map { $0 == "run" || $0.hasPrefix("-") } ?? false
+        if runs, !arguments.contains("--"),
+            message.contains("Unknown option") || message.contains("Unexpected argument")
+        {
+            line += "; to run a command while this replica leads, put it after --: election run [flags] -- CMD ARGS"
+        }
         for setting in ElectionConfig.Setting.allCases where message.contains(setting.flag) {
             line += " (\(setting.environmentVariable))"
             break

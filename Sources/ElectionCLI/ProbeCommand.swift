@@ -77,7 +77,7 @@ enum HTTPProbe {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
             return .failure(
-                Failure(description: "cannot connect to \(host):\(port): \(String(cString: strerror(errno)))"))
+                Failure(description: "cannot connect to \(host):\(port): \(errnoText(errno))"))
         }
         let request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n"
         guard request.withCString({ send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }) > 0 else {

@@ -31,7 +31,7 @@ struct ResignCommand: AsyncParsableCommand {
     func run() async throws {
         guard let limit = DurationParser.parse(wait), limit > .zero else {
             throw ConfigError(
-                flag: "--wait", environmentVariable: "(none)", problem: "'\(wait)' is not a positive duration")
+                flag: "--wait", environmentVariable: "", problem: "'\(wait)' is not a positive duration")
         }
         let admin = try await AdminSession.open(
             command: "resign", zkServers: zkServers, electionPath: electionPath, timeout: timeout,

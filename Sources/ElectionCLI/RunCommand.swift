@@ -109,6 +109,9 @@ struct RunCommand: AsyncParsableCommand {
                 flag: "--exec-stop-timeout", environmentVariable: "ELECTION_EXEC_STOP_TIMEOUT",
                 problem: "'\(stopText)' is not a positive duration")
         }
+        if let name = command.first, let problem = CommandLookup.problem(name, path: environment["PATH"]) {
+            throw ConfigError(flag: "command", environmentVariable: "after --", problem: "cannot run \(problem)")
+        }
         if !command.isEmpty,
             let problem = WorkloadTiming.problem(sessionTimeout: config.sessionTimeout, stopTimeout: stopTimeout)
         {

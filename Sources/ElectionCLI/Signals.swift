@@ -76,7 +76,7 @@ extension StatusSnapshot {
         ]
         if let token = grant?.token { metadata["token"] = "\(token)" }
         if let lastFile { metadata["last_file"] = "\(lastFile)" }
-        if let leader { metadata["leader"] = "\(leader.replica)" }
+        if let leader = visibleLeader { metadata["leader"] = "\(leader.replica)" }
         return metadata
     }
 }

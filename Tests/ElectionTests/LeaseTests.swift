@@ -80,14 +80,30 @@ import ZooKeeper
     @Test func theSecondSameFaultInARowIsReportedOnceThenQuietUntilRecovery() {
         var streak = FaultStreak()
         let fault = TransitionReason(.writeFailed)
-        #expect(streak.record(to: .failover, reason: fault, failures: 1) == .normal)
-        #expect(streak.record(to: .initializing, reason: TransitionReason(.retry), failures: 1) == .normal)
-        #expect(streak.record(to: .failover, reason: fault, failures: 2) == .persists)
-        #expect(streak.record(to: .initializing, reason: TransitionReason(.retry), failures: 2) == .quiet)
-        #expect(streak.record(to: .failover, reason: fault, failures: 3) == .quiet)
+        let t0 = ContinuousClock.now
+        #expect(streak.record(to: .failover, reason: fault, failures: 1, now: t0) == .normal)
+        #expect(streak.record(to: .initializing, reason: TransitionReason(.retry), failures: 1, now: t0) == .normal)
+        #expect(streak.record(to: .failover, reason: fault, failures: 2, now: t0) == .persists)
+        #expect(streak.record(to: .initializing, reason: TransitionReason(.retry), failures: 2, now: t0) == .quiet)
+        #expect(streak.record(to: .failover, reason: fault, failures: 3, now: t0) == .quiet)
         #expect(
-            streak.record(to: .leader, reason: TransitionReason(.lowestCandidate), failures: 0)
-                == .recovered(repeats: 2))
-        #expect(streak.record(to: .failover, reason: fault, failures: 0) == .normal)
+            streak.record(to: .leader, reason: TransitionReason(.lowestCandidate), failures: 0, now: t0) == .normal)
+        #expect(streak.record(to: .failover, reason: fault, failures: 0, now: t0) == .normal)
+    }
+
+    @Test func aFaultThatLastsIsRemindedOfOnceAMinuteNotOnEveryCycle() {
+        var streak = FaultStreak()
+        let fault = TransitionReason(.fileDirUnusable)
+        let t0 = ContinuousClock.now
+        #expect(streak.record(to: .failover, reason: fault, failures: 1, now: t0) == .normal)
+        #expect(streak.record(to: .failover, reason: fault, failures: 2, now: t0 + .seconds(1)) == .persists)
+        #expect(streak.record(to: .failover, reason: fault, failures: 3, now: t0 + .seconds(59)) == .quiet)
+        #expect(
+            streak.record(to: .failover, reason: fault, failures: 4, now: t0 + .seconds(61))
+                == .reminder(repeats: 3, lasting: .seconds(61)))
+        #expect(streak.record(to: .failover, reason: fault, failures: 5, now: t0 + .seconds(100)) == .quiet)
+        #expect(
+            streak.record(to: .failover, reason: fault, failures: 6, now: t0 + .seconds(121))
+                == .reminder(repeats: 5, lasting: .seconds(121)))
     }
 }

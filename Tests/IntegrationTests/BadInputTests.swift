@@ -48,6 +48,32 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir), "nothing is created on bad input")
     }
 
+    /// Each line says what is wrong in the user's terms (found by trying it as a new user would).
+    static let messages: [([String], String, String?)] = [
+        (["run", "--zk-servers", "a:1", "--leader-timeout", "-1s"], "'-1s' must be greater than zero", nil),
+        (["run", "--zk-servers", "a:1", "--storage-capacity", "99999999999999999999"], "too large", "at least 1"),
+        (["run", "--zk-servers", "a:1", "--zk-acl", "public"], "is not one of private, world-read", "needs"),
+        (
+            ["run", "--zk-servers", "a:1", "--session-timeout", "1s", "--", "sleep", "1"], "raise --session-timeout",
+            "0s"
+        ),
+        (["run", "--zk-servers", "a:1", "--", "/nonexistent/cmd"], "No such file or directory", "errno"),
+        (["run", "--zk-servers", "a:1", "--", "no-such-cmd"], "not found in PATH", nil),
+        (["run", "--zk-servers", "a:1", "--", "--help"], "not found in PATH", nil),
+        (["run", "--zk-servers", "a:1", "sh", "-c", "echo hi"], "put it after --", nil),
+        (["--zk-servers", "a:1", "sh", "-c", "echo hi"], "put it after --", nil),
+        (["resign", "--zk-servers", "a:1", "--wait", "0s"], "invalid --wait: '0s'", "(none)"),
+    ]
+
+    @Test(arguments: messages)
+    func theOneLineSaysWhatIsWrong(arguments: [String], says: String, never: String?) throws {
+        let outcome = try run(arguments)
+        #expect(outcome.status == 64)
+        #expect(outcome.stderr.split(separator: "\n").count == 1, "one line, got: \(outcome.stderr)")
+        #expect(outcome.stderr.contains(says), "\(outcome.stderr)")
+        if let never { #expect(!outcome.stderr.contains(never), "\(outcome.stderr)") }
+    }
+
     @Test func unknownFlagExits64NamingIt() throws {
         let outcome = try run(["run", "--zk-servers", "a:1", "--frobnicate", "yes"])
         #expect(outcome.status == 64)

@@ -71,6 +71,9 @@ import Testing
         let first = try #require(work.lines().first)
         let leader = try #require(replicas.first { $0.id == first.replica })
         #expect(leader.state == "Leader")
+        try await eventually(within: .seconds(10), "the leader's first file") {
+            !electionFiles(in: leader.fileDir).isEmpty
+        }
         #expect(try #require(electionFiles(in: leader.fileDir).last).token == first.token)
         try await Task.sleep(for: .milliseconds(500))
         #expect(work.alive() == 1, "one command on one replica")
@@ -88,6 +91,44 @@ import Testing
         for r in replicas where r.isRunning { r.signal(SIGTERM) }
         for r in replicas { _ = await r.waitForExit(within: .seconds(5)) }
         #expect(work.alive() == 0, "no command outlives its daemon")
+        await zk.stop()
+    }
+
+    /// A command that cannot be started is an exit (127), so `--on-exit resign` hands
+    /// the work to a replica that can run it; it used to keep leadership with nothing
+    /// running, for ever.
+    @Test func aCommandThatCannotStartIsAnExitAndAnotherReplicaTakesOver() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch)
+        // The broken replica's command exists at start-up (it passes the check) and is
+        // gone when its turn comes.
+        let doomed = scratch.path + "/doomed.sh"
+        try "#!/bin/sh\nexec \(work.script)\n".write(toFile: doomed, atomically: true, encoding: .utf8)
+        chmod(doomed, 0o755)
+        let first = try replica("f1", scratch, zk, work)
+        try await eventually(within: .seconds(20), "the first leader's command started") {
+            work.lines().contains { $0.kind == "start" && $0.replica == "f1" }
+        }
+        let broken = try Replica(
+            id: "b2", scratch: scratch, servers: zk.connectString, extra: ["--exec-stop-timeout", "1s", "--", doomed])
+        try await eventually(within: .seconds(10), "the broken replica queues") { broken.state == "Attempter" }
+        let good = try replica("g3", scratch, zk, work)
+        try await eventually(within: .seconds(10), "the good replica queues") { good.state == "Attempter" }
+        try FileManager.default.removeItem(atPath: doomed)
+        first.signal(SIGTERM)
+        try await eventually(within: .seconds(15), "the good replica runs the command") {
+            work.lines().contains { $0.kind == "start" && $0.replica == "g3" }
+        }
+        let failure = broken.log.split(separator: "\n").first { $0.contains("cannot start the command") }
+        #expect(
+            failure?.contains("No such file or directory") == true, "errno in words: \(String(describing: failure))")
+        #expect(failure?.contains("status=127") == true)
+        #expect(broken.log.contains("code=command_exited"), "the failed start was handled as an exit")
+        #expect(!work.lines().contains { $0.replica == "b2" })
+        for replica in [first, broken, good] where replica.isRunning { replica.signal(SIGTERM) }
+        for replica in [first, broken, good] { _ = await replica.waitForExit(within: .seconds(5)) }
         await zk.stop()
     }
 

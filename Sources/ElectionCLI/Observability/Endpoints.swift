@@ -44,7 +44,7 @@ struct Endpoints: Sendable {
 
     func status(_ s: StatusSnapshot, now: ContinuousClock.Instant) -> JSONValue {
         let leader: JSONValue =
-            s.leader.map { l in
+            s.visibleLeader.map { l in
                 .object([
                     ("replica", .string(l.replica)), ("host", l.host.map(JSONValue.string) ?? .null),
                     ("token", l.token.map(JSONValue.int) ?? .null), ("znode", .string(l.znode)),

@@ -54,17 +54,16 @@ final class Supervisor: Workload {
         if let current = running.withLock({ $0 }) { return current.exit }
         var pipeEnds: [Int32] = [0, 0]
         guard cprocess_pipe_cloexec(&pipeEnds) == 0 else {
-            logger.error("cannot start the command: no pipe for its watchdog", metadata: ["errno": "\(errno)"])
-            return nil
+            return failedStart("no pipe for the command's watchdog", errno)
         }
         let watchdogArguments = [
             "/proc/self/exe", "watchdog", "--stop-timeout", DurationParser.format(settings.stopTimeout),
         ]
         guard let watchdog = Spawn.run(watchdogArguments, stdinFD: pipeEnds[0], newGroup: true) else {
-            logger.error("cannot start the command's watchdog", metadata: ["errno": "\(errno)"])
+            let code = errno
             close(pipeEnds[0])
             close(pipeEnds[1])
-            return nil
+            return failedStart("cannot start the command's watchdog", code)
         }
         close(pipeEnds[0])
         var environment = currentEnvironment()
@@ -74,12 +73,11 @@ final class Supervisor: Workload {
         environment["ELECTION_FILE_DIR"] = settings.fileDir
         guard let pid = Spawn.run(settings.command, environment: environment, newGroup: true, searchPath: true)
         else {
-            logger.error(
-                "cannot start the command", metadata: ["command": "\(settings.command)", "errno": "\(errno)"])
+            let code = errno
             close(pipeEnds[1])
             var status: Int32 = 0
             _ = waitpid(watchdog, &status, 0)
-            return nil
+            return failedStart("cannot start the command", code)
         }
         let exit = OneShot<Int32>()
         running.withLock { $0 = Running(pid: pid, watchdog: watchdog, feed: pipeEnds[1], exit: exit) }
@@ -96,6 +94,20 @@ final class Supervisor: Workload {
             logger.notice("command exited", metadata: ["pid": "\(pid)", "status": "\(code)"])
             exit.fire(code)
         }
+        return exit
+    }
+
+    /// A start that failed is an exit of the command, so that `--on-exit` applies
+    /// with its backoff: the shell's 127 when nothing was found to run, 126 when it
+    /// was found but could not be run. Never a leadership held with nothing running.
+    private func failedStart(_ what: String, _ code: Int32) -> OneShot<Int32> {
+        let status: Int32 = code == ENOENT ? 127 : 126
+        logger.error(
+            "\(what): \(errnoText(code))",
+            metadata: ["command": "\(settings.command)", "status": "\(status)"])
+        lastExit.withLock { $0 = status }
+        let exit = OneShot<Int32>()
+        exit.fire(status)
         return exit
     }
 
