@@ -143,6 +143,35 @@ import Testing
         await zk.stop()
     }
 
+    /// Without ZooKeeper, nobody is ready and nobody names a leader: replicas cycle
+    /// through Failover and Init, where `/readyz` used to answer 200 on most samples
+    /// and `/status` kept the last leader it had seen.
+    @Test func withoutZooKeeperNoReplicaIsReadyAndNoneNamesALeader() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let served = try await start(2, scratch, zk)
+        await zk.stop()
+        try await eventually(within: .seconds(10), "every replica notices") {
+            served.allSatisfy { httpGet($0.port, "/readyz")?.status == 503 }
+        }
+        var ready = 0
+        var named = 0
+        for _ in 0..<30 {
+            for s in served {
+                if httpGet(s.port, "/readyz")?.status == 200 { ready += 1 }
+                let status = jsonObject(httpGet(s.port, "/status")?.body ?? "") ?? [:]
+                if !(status["leader"] is NSNull) { named += 1 }
+                if status["ready"] as? Bool != false { ready += 1 }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(ready == 0, "ready without a session, \(ready) of 120 answers")
+        #expect(named == 0, "a leader named without a session, \(named) of 60 answers")
+        for s in served { s.replica.signal(SIGTERM) }
+        for s in served { _ = await s.replica.waitForExit(within: .seconds(10)) }
+    }
+
     @Test func aBusyPortIsRefusedWithTheFlagNamed() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)
