@@ -50,6 +50,11 @@ def main():
             tally.run_group(g, ctx)
     except KeyboardInterrupt as e:
         print(f"containers: interrupted ({e}): cleaning up", flush=True)
+        ran = {row[0] for row in tally.rows}
+        for g in groups:
+            if g.GROUP not in ran:
+                for name in g.CHECKS:
+                    tally.add(g.GROUP, name, "failed", "not run: interrupted")
     finally:
         left = run.cleanup()
         if left:

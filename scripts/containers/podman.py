@@ -15,7 +15,6 @@ config.json (create/run) and from the --process JSON (exec), then runs runc.
 The containers get the limits they inherit from podman instead."""
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
