@@ -142,7 +142,9 @@ class Context:
 
     def __init__(self, run, binary):
         self.run = run
-        self.binary = binary
+        # One copy for the whole run: the binary may be rebuilt meanwhile.
+        self.binary = os.path.join(run.tmpdir("binary"), "election")
+        shutil.copy2(binary, self.binary)
         self._images = {}
 
     def _image(self, key, make):
@@ -154,12 +156,11 @@ class Context:
         return self._image("base", pm.base_image)
 
     def election_image(self):
-        """docker/Dockerfile with BINARY_STAGE=prebuilt around the binary as it is now
-        (copied at the first use in this run), on the debootstrap base."""
+        """docker/Dockerfile with BINARY_STAGE=prebuilt around the run's copy of the
+        binary (its directory is the build context), on the debootstrap base."""
         def make():
-            ctx_dir = self.run.tmpdir("election-context")
-            shutil.copy2(self.binary, os.path.join(ctx_dir, "election"))
-            return pm.cached_build("election", os.path.join(pm.ROOT, "docker", "Dockerfile"), ctx_dir,
+            return pm.cached_build("election", os.path.join(pm.ROOT, "docker", "Dockerfile"),
+                                   os.path.dirname(self.binary),
                                    [f"RUNTIME_BASE={self.base_image()}", "BINARY_STAGE=prebuilt"])
         return self._image("election", make)
 
