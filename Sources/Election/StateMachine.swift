@@ -109,6 +109,16 @@ public struct ElectionEnvironment: Sendable {
 
     func candidatePath(_ name: String) -> String { config.electionPath + "/" + name }
 
+    /// Stops the daemon for a problem no retry can heal, with one line at critical
+    /// level; the process then exits with `status` (a fault that can heal is retried
+    /// with backoff instead, and reminded of while it lasts).
+    func giveUp(_ error: ConfigError, status: Int32 = 64) {
+        let line = "\(error); this cannot heal by retrying: stopping"
+        logger.critical("\(line)")
+        requests.fatal.fire(Fatal(status: status, line: line))
+        requests.stop.fire("\(error.flag) cannot work")
+    }
+
     /// True the first time an authentication failure is reported in this process.
     func reportAuthFailureOnce() -> Bool {
         authFailures.next() == 0

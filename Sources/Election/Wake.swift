@@ -8,6 +8,9 @@ import ZooKeeper
 public final class Requests: Sendable {
     /// Fired once with the reason (e.g. `SIGTERM`).
     public let stop = OneShot<String>()
+    /// Fired once when a state met a problem that can never heal (see
+    /// `ElectionEnvironment.giveUp`): the daemon stops and exits with its status.
+    public let fatal = OneShot<Fatal>()
     private let resignBell = Mutex(OneShot<Void>())
 
     public init() {}
@@ -25,6 +28,13 @@ public final class Requests: Sendable {
 
     /// The resign request that would arrive from now on.
     func nextResign() -> OneShot<Void> { resignBell.withLock { $0 } }
+}
+
+/// A problem no retry can heal: the exit status (64, bad configuration) and the
+/// one line that says what to change.
+public struct Fatal: Sendable, Equatable {
+    public var status: Int32
+    public var line: String
 }
 
 /// Why a waiting state woke up.

@@ -9,6 +9,8 @@ import ZooKeeper
 public protocol Workload: Sendable {
     /// True when a command is configured at all.
     var isConfigured: Bool { get }
+    /// How long stopping the command may take (nil: no command).
+    var stopTimeout: Duration? { get }
     /// Starts the command for the term of `grant` unless it already runs; returns a
     /// one-shot that fires with its exit status when it ends by itself.
     func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
@@ -26,6 +28,7 @@ public protocol Workload: Sendable {
 public struct NoWorkload: Workload {
     public init() {}
     public var isConfigured: Bool { false }
+    public var stopTimeout: Duration? { nil }
     public func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
         -> OneShot<Int32>?
     { nil }

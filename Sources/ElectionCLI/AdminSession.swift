@@ -40,17 +40,22 @@ struct AdminSession {
             return AdminSession(config: config, session: session, command: command)
         } catch {
             fail(
-                command,
-                "cannot reach ZooKeeper at \(config.zkServers) within \(DurationParser.format(deadline)): \(error)")
+                command, "cannot reach ZooKeeper at \(config.zkServers) within \(DurationParser.format(deadline))",
+                error)
         }
     }
 
-    /// ZooKeeper could not be reached or read: EX_UNAVAILABLE.
-    func fail(_ message: String) -> Never { Self.fail(command, message) }
+    /// ZooKeeper could not be reached or read: 69 (EX_UNAVAILABLE); it refused our
+    /// credentials (NOAUTH, whatever the ACL): 64, the configuration to change.
+    func fail(_ message: String, _ error: any Error) -> Never { Self.fail(command, message, error) }
 
-    static func fail(_ command: String, _ message: String) -> Never {
-        let line = "election \(command): \(message)\n"
+    static func fail(_ command: String, _ message: String, _ error: any Error) -> Never {
+        let refused = error as? ZKError == .noAuth
+        let line =
+            refused
+            ? "election \(command): \(message): not authorised (NOAUTH): check --zk-auth-file (ELECTION_ZK_AUTH_FILE)\n"
+            : "election \(command): \(message): \(error)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
-        Glibc.exit(69)
+        Glibc.exit(refused ? 64 : 69)
     }
 }

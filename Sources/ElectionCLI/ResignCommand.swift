@@ -44,6 +44,9 @@ struct ResignCommand: AsyncParsableCommand {
             outcome = .failure(error)
         }
         await admin.session.close()
+        if case .failure(let error) = outcome, !(error is ExitCode) {
+            admin.fail("cannot ask the leader at \(admin.config.qualifiedElectionPath) to resign", error)
+        }
         try outcome.get()
     }
 
@@ -52,7 +55,8 @@ struct ResignCommand: AsyncParsableCommand {
         let path = admin.config.electionPath
 
         // Mark the leader's znode; retry when the leader or its data changed meanwhile.
-        var old: (name: String, replica: String)?
+        // What was marked, to withdraw the request if nobody takes over in time.
+        var old: (name: String, replica: String, data: [UInt8], version: Int32)?
         while old == nil {
             guard ContinuousClock.now < deadline else { throw exit(75, "no stable leader to ask within \(wait)") }
             let names: [String]
@@ -61,7 +65,7 @@ struct ResignCommand: AsyncParsableCommand {
             } catch ZKError.noNode {
                 throw exit(2, "no election at \(admin.config.qualifiedElectionPath)")
             } catch {
-                admin.fail("cannot read \(admin.config.qualifiedElectionPath): \(error)")
+                admin.fail("cannot read \(admin.config.qualifiedElectionPath)", error)
             }
             guard let first = names.first else { throw exit(2, "no leader: nobody is a candidate") }
             guard let found = try await session.getData(path + "/" + first) else { continue }
@@ -70,7 +74,7 @@ struct ResignCommand: AsyncParsableCommand {
             do {
                 _ = try await session.setData(path + "/" + first, data: marked, version: found.stat.version)
                 let info = LeaderInfo(candidate: first, data: found.data, stat: found.stat)
-                old = (first, info.replica)
+                old = (first, info.replica, found.data, found.stat.version + 1)
                 print("asked \(info.replica) (fencing token \(found.stat.czxid)) to resign")
             } catch ZKError.noNode, ZKError.badVersion {
                 continue
@@ -95,7 +99,16 @@ struct ResignCommand: AsyncParsableCommand {
                 return
             }
             let remaining = deadline - .now
-            guard remaining > .zero else { throw exit(75, "\(old.replica) did not step down within \(wait)") }
+            guard remaining > .zero else {
+                // A paused leader would otherwise resign whenever it resumes, long after
+                // this command gave up: the request is taken back unless the znode changed.
+                let withdrawn =
+                    (try? await session.setData(path + "/" + old.name, data: old.data, version: old.version)) != nil
+                throw exit(
+                    75,
+                    "\(old.replica) did not step down within \(wait); "
+                        + (withdrawn ? "the request is withdrawn" : "the request could not be withdrawn"))
+            }
             let watch = listed.watch
             _ = await withTaskGroup(of: Void.self) { group in
                 group.addTask { _ = await watch.next() }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CoreMetrics
 import Election
 import Logging
+import NIOCore
 import Prometheus
 import ZooKeeper
 
@@ -168,9 +169,11 @@ struct RunCommand: AsyncParsableCommand {
                 logger.info("serving HTTP", metadata: ["address": "\(started.localAddress)"])
                 server = started
             } catch {
+                // The address is the configuration to change (in use, not local, not allowed).
+                let reason = (error as? IOError).map { errnoText($0.errnoCode) } ?? "\(error)"
                 Main.fail(
-                    "election: cannot listen on \(address.host):\(address.port) (--http-addr, ELECTION_HTTP_ADDR): \(error)",
-                    status: 69)
+                    "election: invalid --http-addr (ELECTION_HTTP_ADDR): cannot listen on "
+                        + "\(address.host):\(address.port): \(reason)")
             }
         }
         let notifier = SystemdNotifier(environment: environment)
@@ -212,6 +215,8 @@ struct RunCommand: AsyncParsableCommand {
         await server?.stop()
         sessions.forgetSession()
         withExtendedLifetime(signals) {}
+        // A problem that cannot heal was said once, at critical level: exit with its status.
+        if let fatal = env.requests.fatal.value { throw ExitCode(fatal.status) }
         // `--on-exit exit`: the daemon ends with the command's status.
         if resolved.exitPolicy == .exit, let status = supervisor?.lastExit.withLock({ $0 }), status != 0 {
             throw ExitCode(status)

@@ -55,7 +55,7 @@ struct StatusCommand: AsyncParsableCommand {
                 entries = try await read(session, config.electionPath, watchInto: watch ? changed : nil)
             } catch {
                 await session.close()
-                admin.fail("cannot read \(config.qualifiedElectionPath): \(error)")
+                admin.fail("cannot read \(config.qualifiedElectionPath)", error)
             }
             code = entries?.isEmpty == false ? 0 : 2
             if watch && isatty(1) != 0 { print("\u{1b}[H\u{1b}[2J", terminator: "") }

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Election
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `election verify DIR…`: checks the history the files record.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +15,8 @@ struct VerifyCommand: ParsableCommand {
             no file of a lower fencing token was written after the first file of a higher token; every file \
             is complete and parses; no directory holds more than --capacity files; within each leader's term \
             the counters have no gaps or repeats. Times come from the files, so replicas on different hosts \
-            need synchronised clocks for the overlap check. Exits 0 when all holds, 1 on a violation.
+            need synchronised clocks for the overlap check. Exits 0 when all holds, 1 on a violation, 64 \
+            when a directory cannot be read (a typo is not split brain).
             """)
 
     @Argument(help: "Directories to read.")
@@ -29,6 +34,17 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A directory that cannot be read is bad input, not a violation of the history.
+        for directory in directories {
+            var info = stat()
+            guard stat(directory, &info) == 0 else {
+                throw ConfigError(
+                    flag: "verify DIR", environmentVariable: "", problem: "\(directory): \(errnoText(errno))")
+            }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw ConfigError(flag: "verify DIR", environmentVariable: "", problem: "\(directory): not a directory")
+            }
+        }
         let report = HistoryVerifier(capacity: capacity).verify(directories: directories)
         if json {
             print(report.json)

@@ -81,6 +81,35 @@ import ZooKeeper
         await zk.stop()
     }
 
+    /// Refused credentials are configuration (64) for every operator command and
+    /// every ACL; 69 stays for a ZooKeeper that cannot be reached.
+    @Test func statusAndResignWithoutTheCredentialsExit64UnderEitherACL() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let file = try authFile(scratch, "auth", "elector:s3cret")
+        let replicas = try [("p1", "private", "/private"), ("w1", "world-read", "/open")].map { id, acl, path in
+            try Replica(
+                id: id, scratch: scratch, servers: zk.connectString,
+                extra: ["--zk-auth-file", file, "--zk-acl", acl, "--election-path", path])
+        }
+        try await eventually(within: .seconds(20), "both lead") { replicas.allSatisfy { $0.state == "Leader" } }
+        let status = try runProcess(
+            electionBinary, ["status", "--zk-servers", zk.connectString, "--election-path", "/private"])
+        #expect(status.status == 64, "status under a private ACL: \(status.stderr)")
+        #expect(status.stderr.contains("NOAUTH") && status.stderr.contains("ELECTION_ZK_AUTH_FILE"))
+        for path in ["/private", "/open"] {
+            let resign = try runProcess(
+                electionBinary, ["resign", "--zk-servers", zk.connectString, "--election-path", path, "--wait", "2s"])
+            #expect(resign.status == 64, "resign under \(path): \(resign.stdout)\(resign.stderr)")
+        }
+        let away = try runProcess(electionBinary, ["status", "--zk-servers", "127.0.0.1:1", "--timeout", "1s"])
+        #expect(away.status == 69)
+        for replica in replicas { replica.signal(SIGTERM) }
+        for replica in replicas { _ = await replica.waitForExit(within: .seconds(5)) }
+        await zk.stop()
+    }
+
     @Test func worldReadLetsOthersReadButNotWrite() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

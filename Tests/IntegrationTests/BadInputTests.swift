@@ -63,6 +63,7 @@ import Testing
         (["run", "--zk-servers", "a:1", "sh", "-c", "echo hi"], "put it after --", nil),
         (["--zk-servers", "a:1", "sh", "-c", "echo hi"], "put it after --", nil),
         (["resign", "--zk-servers", "a:1", "--wait", "0s"], "invalid --wait: '0s'", "(none)"),
+        (["verify", "/nonexistent"], "/nonexistent: No such file or directory", "VIOLATION"),
     ]
 
     @Test(arguments: messages)
@@ -72,6 +73,20 @@ import Testing
         #expect(outcome.stderr.split(separator: "\n").count == 1, "one line, got: \(outcome.stderr)")
         #expect(outcome.stderr.contains(says), "\(outcome.stderr)")
         if let never { #expect(!outcome.stderr.contains(never), "\(outcome.stderr)") }
+    }
+
+    /// What no retry can heal ends the daemon with one line and 64, instead of
+    /// retrying for ever and going quiet.
+    @Test func aFileDirThatIsARegularFileEndsTheDaemon() throws {
+        let scratch = try Scratch()
+        let file = scratch.path + "/plain"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        let outcome = try run(["run", "--zk-servers", "127.0.0.1:1", "--file-dir", file])
+        #expect(outcome.status == 64)
+        let fatal = outcome.stderr.split(separator: "\n").filter { $0.contains("level=critical") }
+        #expect(fatal.count == 1, "\(outcome.stderr)")
+        #expect(fatal.first?.contains("--file-dir") == true && fatal.first?.contains("ELECTION_FILE_DIR") == true)
+        #expect(fatal.first?.contains("not a directory") == true)
     }
 
     @Test func unknownFlagExits64NamingIt() throws {

@@ -271,6 +271,51 @@ import Testing
         await zk.stop()
     }
 
+    /// The rule is checked again against what the server granted: a stock server
+    /// caps the session timeout (here at 4 s), and a stop timeout that fits the 7 s
+    /// asked for but not the 4 s granted used to get every start SIGTERMed at once.
+    @Test func aStopTimeoutThatDoesNotFitTheGrantedSessionEndsTheDaemon() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch, maxSessionTimeout: 4000)
+        try await zk.start()
+        let work = try Workload(scratch)
+        let capped = try Replica(
+            id: "c1", scratch: scratch, servers: zk.connectString, sessionTimeout: "7s",
+            extra: ["--exec-stop-timeout", "3s", "--", work.script])
+        #expect(await capped.waitForExit(within: .seconds(15)) == 64)
+        let lines = capped.log.split(separator: "\n")
+        #expect(lines.contains { $0.contains("granted") && $0.contains("level=info") && $0.contains("granted=4s") })
+        let fatal = lines.filter { $0.contains("level=critical") }
+        #expect(fatal.count == 1, "one line: \(fatal)")
+        #expect(fatal.first?.contains("granted a session timeout of 4s") == true)
+        #expect(fatal.first?.contains("ELECTION_EXEC_STOP_TIMEOUT") == true)
+        #expect(work.lines().isEmpty, "the command never started")
+        await zk.stop()
+    }
+
+    /// A resign that gives up (75) takes its request back: a paused leader used to
+    /// resign whenever it resumed, long after the operator was told it had not.
+    @Test func aResignThatTimesOutIsWithdrawn() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let leader = try Replica(id: "l1", scratch: scratch, servers: zk.connectString, sessionTimeout: "10s")
+        try await eventually(within: .seconds(20), "it leads") { leader.state == "Leader" }
+        let follower = try Replica(id: "f2", scratch: scratch, servers: zk.connectString, sessionTimeout: "10s")
+        try await eventually(within: .seconds(10), "the follower queues") { follower.state == "Attempter" }
+        leader.signal(SIGSTOP)
+        let resign = try runProcess(electionBinary, ["resign", "--zk-servers", zk.connectString, "--wait", "2s"])
+        leader.signal(SIGCONT)
+        #expect(resign.status == 75, "\(resign.stdout)\(resign.stderr)")
+        #expect(resign.stdout.contains("the request is withdrawn"), "\(resign.stdout)")
+        try await Task.sleep(for: .seconds(3))
+        #expect(leader.state == "Leader", "the resumed leader does not resign on a withdrawn request")
+        #expect(!leader.log.contains("resign requested through ZooKeeper"))
+        for replica in [leader, follower] { replica.signal(SIGTERM) }
+        for replica in [leader, follower] { _ = await replica.waitForExit(within: .seconds(5)) }
+        await zk.stop()
+    }
+
     @Test func aStopTimeoutThatDoesNotFitTheSessionIsRefused() throws {
         let result = try runProcess(
             electionBinary,

@@ -115,7 +115,7 @@ final class ZooKeeperServer: @unchecked Sendable {
 
     var connectString: String { "127.0.0.1:\(port)" }
 
-    init(in scratch: Scratch, port: Int = freePort()) throws {
+    init(in scratch: Scratch, port: Int = freePort(), maxSessionTimeout: Int = 60000) throws {
         self.port = port
         directory = scratch.path + "/zk-\(port)"
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
@@ -127,7 +127,7 @@ final class ZooKeeperServer: @unchecked Sendable {
             admin.enableServer=false
             4lw.commands.whitelist=*
             minSessionTimeout=1000
-            maxSessionTimeout=60000
+            maxSessionTimeout=\(maxSessionTimeout)
             """
         try config.write(toFile: directory + "/zoo.cfg", atomically: true, encoding: .utf8)
     }

@@ -17,6 +17,10 @@ public struct InitState: ElectionState {
                     "removed stale temporary files", metadata: ["count": "\(removed)", "dir": "\(env.store.directory)"])
             }
         } catch {
+            if case .notADirectory = error.kind {
+                env.giveUp(ConfigError(.fileDir, "\(error.path) is not a directory"))
+                return .stop(held)
+            }
             return .next(
                 FailoverState(session: session, needsInit: true), TransitionReason(.fileDirUnusable, "\(error)"))
         }
@@ -26,7 +30,8 @@ public struct InitState: ElectionState {
             await current.close()
             session = nil
         }
-        if session == nil {
+        let fresh = session == nil
+        if fresh {
             do {
                 session = try await env.untilStopped { [env] in try await env.sessions.connect() }
             } catch is StopRequested {
@@ -38,6 +43,10 @@ public struct InitState: ElectionState {
             }
         }
         guard let session else { return .finished }
+        if fresh, let problem = grantedTimeoutProblem(env, session) {
+            env.giveUp(problem)
+            return .stop(Held(session: session, candidate: nil))
+        }
         do {
             try await env.untilStopped { try await ensureElectionPath(env, session) }
         } catch is StopRequested {
@@ -55,6 +64,25 @@ public struct InitState: ElectionState {
         return .next(
             AttempterState(session: session, candidate: nil),
             TransitionReason(.resourcesReady, "resources ready (session 0x\(session.sessionID.sessionHex))"))
+    }
+
+    /// The server may grant another session timeout than asked (its min/max session
+    /// timeout): said at info, and the command's stop timeout is checked again
+    /// against what was granted, since that is what the other replicas wait out.
+    private func grantedTimeoutProblem(_ env: ElectionEnvironment, _ session: any CoordinationSession) -> ConfigError? {
+        let granted = session.health.negotiatedTimeout
+        let asked = env.config.sessionTimeout
+        guard granted != asked else { return nil }
+        env.logger.info(
+            "ZooKeeper granted another session timeout than asked",
+            metadata: ["asked": "\(DurationParser.format(asked))", "granted": "\(DurationParser.format(granted))"])
+        guard let stop = env.workload.stopTimeout,
+            let problem = WorkloadTiming.problem(sessionTimeout: granted, stopTimeout: stop)
+        else { return nil }
+        return ConfigError(
+            flag: "--exec-stop-timeout", environmentVariable: "ELECTION_EXEC_STOP_TIMEOUT",
+            problem: "ZooKeeper granted a session timeout of \(DurationParser.format(granted)), not the "
+                + "\(DurationParser.format(asked)) asked (the server's min/maxSessionTimeout): \(problem)")
     }
 
     /// Creates the election path with its parents when missing. Inside a chroot that

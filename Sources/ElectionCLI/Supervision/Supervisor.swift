@@ -47,6 +47,7 @@ final class Supervisor: Workload {
     }
 
     var isConfigured: Bool { true }
+    var stopTimeout: Duration? { settings.stopTimeout }
 
     func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
         -> OneShot<Int32>?
