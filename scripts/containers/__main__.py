@@ -30,18 +30,14 @@ def main():
     tally = Tally()
     start = time.monotonic()
     if not os.access(binary, os.X_OK):
-        for g in groups:
-            for name in g.CHECKS:
-                tally.add(g.GROUP, name, "failed", f"no executable at {binary} (make release, or set BINARY)")
-        return summary(tally, start)
+        return summary(tally, start, groups, "failed", f"no executable at {binary} (make release, or set BINARY)")
     try:
         pm.setup()
-    except (pm.Unavailable, pm.CommandFailed) as e:
+    except pm.Unavailable as e:
         print(f"containers: podman cannot run here, every container check is skipped: {e}", flush=True)
-        for g in groups:
-            for name in g.CHECKS:
-                tally.add(g.GROUP, name, "skipped", f"podman cannot run: {str(e).splitlines()[0]}")
-        return summary(tally, start)
+        return summary(tally, start, groups, "skipped", f"podman cannot run: {str(e).splitlines()[0]}")
+    except pm.CommandFailed as e:
+        return summary(tally, start, groups, "failed", f"not run: setting up failed: {e}")
     run = pm.Run()
     pm.say("run prefix", run.prefix)
     try:
@@ -51,10 +47,7 @@ def main():
     except KeyboardInterrupt as e:
         print(f"containers: interrupted ({e}): cleaning up", flush=True)
         ran = {row[0] for row in tally.rows}
-        for g in groups:
-            if g.GROUP not in ran:
-                for name in g.CHECKS:
-                    tally.add(g.GROUP, name, "failed", "not run: interrupted")
+        mark_all(tally, [g for g in groups if g.GROUP not in ran], "failed", "not run: interrupted")
     finally:
         left = run.cleanup()
         if left:
@@ -62,7 +55,15 @@ def main():
     return summary(tally, start)
 
 
-def summary(tally, start):
+def mark_all(tally, groups, result, detail):
+    for g in groups:
+        for name in g.CHECKS:
+            tally.add(g.GROUP, name, result, detail)
+
+
+def summary(tally, start, unrun=(), result=None, detail=None):
+    """The closing lines; the checks of `unrun` groups counted as `result` first."""
+    mark_all(tally, unrun, result, detail)
     p, f, s = (tally.count(r) for r in ("passed", "failed", "skipped"))
     print(f"containers: took {time.monotonic() - start:.0f}s")
     print(f"containers: {p} passed, {f} failed, {s} skipped", flush=True)

@@ -110,9 +110,9 @@ def ensure_tools():
         shutil.rmtree(venv, ignore_errors=True)
         if subprocess.run([sys.executable, "-m", "venv", venv], capture_output=True).returncode != 0:
             apt_install(["python3-venv"])
-            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
-                        COMPOSE_REQUIREMENT], check=True)
+            run([sys.executable, "-m", "venv", venv])
+        run([os.path.join(venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
+             COMPOSE_REQUIREMENT], timeout=600)
         with open(marker, "w") as f:
             f.write(COMPOSE_REQUIREMENT)
 
