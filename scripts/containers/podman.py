@@ -286,10 +286,14 @@ def cached_build(name, containerfile, context, build_args=(), extra_key=""):
         say("building", tag)
         build(tag, containerfile, context, build_args)
         say(f"built {tag} in {time.monotonic() - start:.0f}s")
-    # Older builds of the same image go (not those a container still uses).
+    # Older builds of the same image go (not those a container still uses),
+    # and the untagged leftovers of builds (such as docker/Dockerfile's
+    # `prebuilt` stage, one per binary); the layers cached for the next build
+    # have children and stay.
     r = podman("images", "--format", "{{.Repository}}:{{.Tag}}", f"{IMAGE_NS}/{name}", check=False)
     for old in set(r.stdout.split()) - {tag}:
         podman("rmi", old, check=False)
+    podman("image", "prune", "-f", check=False)
     return tag
 
 
