@@ -151,6 +151,11 @@ struct RunCommand: AsyncParsableCommand {
             ])
 
         let environment = currentEnvironment()
+        for (name, guess) in Self.unknownVariables(in: environment) {
+            logger.warning(
+                "\(name) is set but no setting reads it\(guess.map { "; did you mean \($0)?" } ?? "")",
+                metadata: ["variable": "\(name)"])
+        }
         let identity = Identity(replica: config.replicaID)
         let board = StatusBoard(identity: identity)
         // A loop with no progress for this long, outside a wait within its deadline,
@@ -178,7 +183,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let notifier = SystemdNotifier(environment: environment)
         if let notifier { observers.append(notifier) }
-        if let hook = resolved.onTransition { observers.append(TransitionHook(command: hook, logger: logger)) }
+        let hook = resolved.onTransition.map { TransitionHook(command: $0, logger: logger) }
+        if let hook { observers.append(hook) }
         let supervisor =
             command.isEmpty
             ? nil
@@ -212,6 +218,9 @@ struct RunCommand: AsyncParsableCommand {
         let keepAlive = Task { await notifier?.keepAlive { board.snapshot.isAlive(bound: aliveBound) } }
         await Runner(env: env) { name in _exit(128 + (SignalTable.number(of: name) ?? 15)) }.run(stops: signals.stops)
         keepAlive.cancel()
+        // The Leader->Stopping hook (a "remove the VIP" script) runs before the exit;
+        // nothing of a hook outlives the daemon.
+        await hook?.finish(within: .seconds(5))
         await server?.stop()
         sessions.forgetSession()
         withExtendedLifetime(signals) {}
@@ -221,6 +230,43 @@ struct RunCommand: AsyncParsableCommand {
         if resolved.exitPolicy == .exit, let status = supervisor?.lastExit.withLock({ $0 }), status != 0 {
             throw ExitCode(status)
         }
+    }
+}
+
+extension RunCommand {
+    /// Every `ELECTION_*` variable something reads: `run`'s settings, the operator
+    /// commands' timeouts, and what the daemon sets for its command and hooks (a
+    /// daemon started from inside one inherits those).
+    static let knownVariables: Set<String> =
+        Set(ElectionConfig.Setting.allCases.map(\.environmentVariable)).union(
+            [
+                "LOG_FORMAT", "LOG_LEVEL", "EXEC_STOP_TIMEOUT", "ON_EXIT", "ON_TRANSITION", "STATUS_TIMEOUT",
+                "RESIGN_TIMEOUT", "FENCING_TOKEN", "LEADER_SINCE", "FROM", "TO", "TOKEN", "REASON",
+            ].map { "ELECTION_" + $0 })
+
+    /// `ELECTION_*` variables no setting reads (a typo such as ELECTION_ZK_SERVER),
+    /// each with the known name it most likely meant.
+    static func unknownVariables(in environment: [String: String]) -> [(String, String?)] {
+        environment.keys.filter { $0.hasPrefix("ELECTION_") && !knownVariables.contains($0) }.sorted().map { name in
+            let closest = knownVariables.min { distance(name, $0) < distance(name, $1) }
+            return (name, closest.flatMap { distance(name, $0) <= 3 ? $0 : nil })
+        }
+    }
+
+    /// Levenshtein distance, for a "did you mean".
+    static func distance(_ a: String, _ b: String) -> Int {
+        let (a, b) = (Array(a), Array(b))
+        var row = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var previous = row[0]
+            row[0] = i + 1
+            for (j, y) in b.enumerated() {
+                let current = row[j + 1]
+                row[j + 1] = min(current + 1, row[j] + 1, previous + (x == y ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
     }
 }
 

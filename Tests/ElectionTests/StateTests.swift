@@ -96,11 +96,29 @@ import ZooKeeper
         #expect(reason.description.contains("connect"))
     }
 
-    @Test func initFailsOverWhenTheFileDirIsUnusable() async throws {
+    /// A file-dir that is a regular file cannot heal by retrying: the daemon stops
+    /// with 64 and one line naming the setting.
+    @Test func initGivesUpWhenTheFileDirIsARegularFile() async throws {
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
         dir.touch("blocker")
         var env = self.env
         env.store = FileStore(directory: dir.path + "/blocker", capacity: 3)
+        let result = await InitState().run(env)
+        guard case .stop = result else { throw CancellationError() }
+        let fatal = try #require(env.requests.fatal.value)
+        #expect(fatal.status == 64)
+        #expect(fatal.line.contains("--file-dir") && fatal.line.contains("ELECTION_FILE_DIR"))
+        #expect(env.requests.stopRequested)
+        #expect(factory.made.isEmpty, "no session is opened before the file-dir is usable")
+    }
+
+    /// A file-dir that may heal (here, a directory inside a regular file: ENOTDIR on
+    /// create) is retried through Failover.
+    @Test func initFailsOverWhenTheFileDirIsUnusable() async throws {
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        dir.touch("blocker")
+        var env = self.env
+        env.store = FileStore(directory: dir.path + "/blocker/sub", capacity: 3)
         let result = await InitState().run(env)
         guard case .next(let next, let reason) = result else { throw CancellationError() }
         #expect(next is FailoverState)

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Invalid settings exit 64 with one line naming the flag and its env var, before
 /// anything is touched.
 @Suite(.timeLimit(.minutes(2))) struct BadInputTests {
@@ -87,6 +91,17 @@ import Testing
         #expect(fatal.count == 1, "\(outcome.stderr)")
         #expect(fatal.first?.contains("--file-dir") == true && fatal.first?.contains("ELECTION_FILE_DIR") == true)
         #expect(fatal.first?.contains("not a directory") == true)
+    }
+
+    @Test func aMistypedVariableIsNamedWithWhatItMeant() async throws {
+        let scratch = try Scratch()
+        let replica = try Replica(
+            id: "v1", scratch: scratch, servers: "127.0.0.1:1", environment: ["ELECTION_ZK_SERVER": "zk1:2181"])
+        try await eventually(within: .seconds(10), "the warning") { replica.log.contains("ELECTION_ZK_SERVER ") }
+        let line = replica.log.split(separator: "\n").first { $0.contains("ELECTION_ZK_SERVER ") }
+        #expect(line?.contains("level=warning") == true && line?.contains("did you mean ELECTION_ZK_SERVERS?") == true)
+        replica.signal(SIGTERM)
+        _ = await replica.waitForExit(within: .seconds(5))
     }
 
     @Test func unknownFlagExits64NamingIt() throws {

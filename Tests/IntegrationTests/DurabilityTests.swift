@@ -15,6 +15,27 @@ import Testing
             guard let eq = text.range(of: ") = ", options: .backwards) else { return nil }
             return Int32(text[eq.upperBound...].prefix { $0.isNumber })
         }
+
+        /// The calls of an `strace -f` log. A call another thread's call interrupts is
+        /// split into `PID name(… <unfinished ...>` and `PID <... name resumed>…) = fd`
+        /// (often on a loaded machine); it is joined here, where it began.
+        static func parse(_ log: String) -> [Call] {
+            let unfinished = "<unfinished ...>"
+            var calls: [Call] = []
+            var started: [Substring: Int] = [:]
+            for line in log.split(separator: "\n") {
+                let pid = line.prefix { $0 != " " }
+                if line.hasSuffix(unfinished) {
+                    started[pid] = calls.count
+                    calls.append(Call(text: String(line.dropLast(unfinished.count))))
+                } else if let resumed = line.range(of: " resumed>"), let index = started.removeValue(forKey: pid) {
+                    calls[index].text += line[resumed.upperBound...]
+                } else {
+                    calls.append(Call(text: String(line)))
+                }
+            }
+            return calls
+        }
     }
 
     @Test func everyFileIsFsyncedBeforeItsRenameAndTheDirectoryAfter() async throws {
@@ -62,9 +83,7 @@ import Testing
         #expect(!process.isRunning, "the daemon under strace stops on SIGTERM")
         await zk.stop()
 
-        let calls = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map {
-            Call(text: String($0))
-        }
+        let calls = Call.parse(try String(contentsOfFile: trace, encoding: .utf8))
         var checked = 0
         for (index, call) in calls.enumerated()
         where call.text.contains("rename") && call.text.contains(".election-tmp+") && call.text.contains("/election-") {

@@ -243,6 +243,40 @@ import Testing
         await zk.stop()
     }
 
+    /// A slow hook delays no other edge's hook; at stop the Leader->Stopping hook
+    /// runs, with the ending term's token, and no hook outlives the daemon.
+    @Test func hooksDoNotWaitForEachOtherAndTheStopHookRuns() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let hookLog = scratch.path + "/hook"
+        let script = scratch.path + "/hook.sh"
+        try """
+        #!/bin/sh
+        echo "$1>$2 $3 $(date +%s%N)" >> \(hookLog)
+        [ "$2" = Attempter ] && exec sleep 31.7
+        exit 0
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let replica = try Replica(
+            id: "k1", scratch: scratch, servers: zk.connectString, extra: ["--on-transition", script + " \"$@\""])
+        func hooks() -> [String] {
+            ((try? String(contentsOfFile: hookLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        try await eventually(within: .seconds(10), "the Leader hook ran while the Init hook sleeps") {
+            hooks().contains { $0.hasPrefix("Attempter>Leader ") }
+        }
+        let token = try #require(hooks().first { $0.hasPrefix("Attempter>Leader ") }?.split(separator: " ")[1])
+        replica.signal(SIGTERM)
+        #expect(await replica.waitForExit(within: .seconds(10)) == 0)
+        let stop = hooks().first { $0.hasPrefix("Leader>Stopping ") }
+        #expect(stop != nil, "the Leader->Stopping hook ran before the exit: \(hooks())")
+        #expect(stop?.split(separator: " ")[1] == token, "the ending term's token: \(String(describing: stop))")
+        let left = try runProcess("/usr/bin/pgrep", ["-f", "sleep 31.7"])
+        #expect(left.stdout.isEmpty, "no hook outlives the daemon: \(left.stdout)")
+        await zk.stop()
+    }
+
     @Test func resignHandsOverAfterTheCommandStopped() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

@@ -212,7 +212,9 @@ final class Replica: @unchecked Sendable {
             ] + extra)
         process.executableURL = URL(fileURLWithPath: command.executable)
         process.arguments = command.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        // The harness's own ELECTION_BINARY and ELECTION_TEST_* are no settings of the daemon's.
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ELECTION_") }
+            .merging(environment) { _, new in new }
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardError = log
         process.standardOutput = log

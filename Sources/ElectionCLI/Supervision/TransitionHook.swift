@@ -12,17 +12,39 @@ import ZooKeeper
 /// `--on-transition CMD`: runs `/bin/sh -c CMD election-hook FROM TO TOKEN` after
 /// every transition (keepalived's notify scripts have this shape), with
 /// ELECTION_FROM, ELECTION_TO, ELECTION_TOKEN and ELECTION_REASON in its
-/// environment. Hooks run one at a time on a queue of their own, never on the
-/// election's tasks; each is killed after `limit`; their output is logged line by
-/// line; past `backlog` waiting hooks, new ones are dropped (and that is logged).
+/// environment; on an edge out of Leader, TOKEN is the ending term's. Hooks run off
+/// the election's tasks, each killed after `limit`, their output logged line by line.
+///
+/// Hooks of different edges do not wait for each other: a slow hook cannot delay the
+/// Leader hook. An edge runs one hook at a time; while it runs, only the newest
+/// request for that edge waits (an older one is dropped: a stale hook never runs
+/// minutes late). At stop, `finish` waits for the hooks already started (the
+/// Leader->Stopping one among them) up to a bound, then kills what is left and
+/// drops what waits: nothing of a hook outlives the daemon.
 final class TransitionHook: ElectionObserver {
     static let limit: Duration = .seconds(10)
-    static let backlog = 16
+
+    private struct Job: Sendable {
+        var arguments: [String]
+        var environment: [String: String]
+    }
+    private struct Edge: Hashable {
+        var from: StateName
+        var to: StateName
+    }
+    private struct State {
+        var running: Set<Edge> = []
+        var waiting: [Edge: Job] = [:]
+        /// Process groups of the hooks running now, killed by `finish`.
+        var groups: Set<pid_t> = []
+        /// The token of the term being led, for the edge that ends it.
+        var leaderToken: Int64?
+        var finishing = false
+    }
 
     private let command: String
     private let logger: Logger
-    private let queue = DispatchQueue(label: "election.transition-hook")
-    private let waiting = Atomic<Int>(0)
+    private let state = Mutex(State())
 
     init(command: String, logger: Logger) {
         self.command = command
@@ -30,35 +52,91 @@ final class TransitionHook: ElectionObserver {
     }
 
     func transitioned(from: StateName, to: StateName, reason: TransitionReason, token: Int64?) {
-        guard waiting.add(1, ordering: .relaxed).newValue <= Self.backlog else {
-            waiting.subtract(1, ordering: .relaxed)
-            logger.warning("transition hook backlog full; dropping one", metadata: ["to": "\(to.rawValue)"])
-            return
+        let edge = Edge(from: from, to: to)
+        let start: Job? = state.withLock { s in
+            guard !s.finishing else { return nil }
+            let term = from == .leader ? s.leaderToken : token
+            if to == .leader { s.leaderToken = token }
+            let tokenText = term.map { "\($0)" } ?? ""
+            var variables = currentEnvironment()
+            variables["ELECTION_FROM"] = from.rawValue
+            variables["ELECTION_TO"] = to.rawValue
+            variables["ELECTION_TOKEN"] = tokenText
+            variables["ELECTION_REASON"] = reason.code.rawValue
+            let job = Job(
+                arguments: ["/bin/sh", "-c", command, "election-hook", from.rawValue, to.rawValue, tokenText],
+                environment: variables)
+            guard !s.running.contains(edge) else {
+                if s.waiting.updateValue(job, forKey: edge) != nil {
+                    logger.debug("a newer transition hook replaces a waiting one", metadata: ["to": "\(to.rawValue)"])
+                }
+                return nil
+            }
+            s.running.insert(edge)
+            return job
         }
-        let arguments = [
-            "/bin/sh", "-c", command, "election-hook", from.rawValue, to.rawValue, token.map { "\($0)" } ?? "",
-        ]
-        var variables = currentEnvironment()
-        variables["ELECTION_FROM"] = from.rawValue
-        variables["ELECTION_TO"] = to.rawValue
-        variables["ELECTION_TOKEN"] = token.map { "\($0)" } ?? ""
-        variables["ELECTION_REASON"] = reason.code.rawValue
-        let environment = variables
-        queue.async { [logger, self] in
-            defer { self.waiting.subtract(1, ordering: .relaxed) }
-            Self.run(arguments, environment: environment, logger: logger)
+        if let start { launch(start, edge) }
+    }
+
+    private func launch(_ job: Job, _ edge: Edge) {
+        DispatchQueue.global().async { [logger, self] in
+            var next: Job? = job
+            while let current = next {
+                Self.run(current.arguments, environment: current.environment, logger: logger) { group, started in
+                    self.state.withLock { s in
+                        if started { s.groups.insert(group) } else { s.groups.remove(group) }
+                    }
+                }
+                next = self.state.withLock { s in
+                    guard !s.finishing, let waiting = s.waiting.removeValue(forKey: edge) else {
+                        s.running.remove(edge)
+                        return nil
+                    }
+                    return waiting
+                }
+            }
         }
     }
 
-    private static func run(_ arguments: [String], environment: [String: String], logger: Logger) {
+    /// At stop: waits up to `bound` for the hooks already running, then kills their
+    /// process groups; hooks still waiting are dropped.
+    func finish(within bound: Duration) async {
+        let dropped = state.withLock { s in
+            s.finishing = true
+            defer { s.waiting.removeAll() }
+            return s.waiting.count
+        }
+        if dropped > 0 { logger.info("transition hooks dropped at stop", metadata: ["count": "\(dropped)"]) }
+        let deadline = ContinuousClock.now + bound
+        while state.withLock({ !$0.running.isEmpty }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let left = state.withLock { $0.groups }
+        for group in left {
+            logger.warning("transition hook still running at stop; killing it", metadata: ["pid": "\(group)"])
+            kill(-group, SIGKILL)
+        }
+        while state.withLock({ !$0.running.isEmpty }) && ContinuousClock.now < deadline + .seconds(1) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Runs one hook to its end (or its kill after `limit`); `track` hears its
+    /// process group when it starts (true) and when it is gone (false).
+    private static func run(
+        _ arguments: [String], environment: [String: String], logger: Logger,
+        track: (pid_t, Bool) -> Void
+    ) {
         var ends: [Int32] = [0, 0]
         guard cprocess_pipe_cloexec(&ends) == 0 else { return }
         guard let pid = Spawn.run(arguments, environment: environment, outputFD: ends[1], newGroup: true) else {
-            logger.warning("cannot run the transition hook", metadata: ["errno": "\(errno)"])
+            logger.warning("cannot run the transition hook: \(errnoText(errno))")
             close(ends[0])
             close(ends[1])
             return
         }
+        track(pid, true)
+        defer { track(pid, false) }
         close(ends[1])
         let started = Spawn.monotonicNanoseconds()
         let killAt = started + limit.nanoseconds
