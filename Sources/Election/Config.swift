@@ -9,6 +9,8 @@ public struct ElectionConfig: Sendable, Equatable {
     public var zkServers: String
     public var leaderTimeout: Duration
     public var attempterTimeout: Duration
+    /// Where the leader writes its files; empty: it writes none (`--file-dir ''`,
+    /// for a replica whose work is only its command).
     public var fileDir: String
     public var storageCapacity: Int
     public var sessionTimeout: Duration
@@ -39,6 +41,10 @@ public struct ElectionConfig: Sendable, Equatable {
         self.stateFile = stateFile
         self.httpAddress = httpAddress
     }
+
+    /// False with `--file-dir ''`: the leader keeps its lease and runs its command,
+    /// and writes no file.
+    public var writesFiles: Bool { !fileDir.isEmpty }
 
     /// The settings, in the order of the README's table.
     public enum Setting: String, CaseIterable, Sendable {
@@ -116,7 +122,6 @@ public struct ElectionConfig: Sendable, Equatable {
         }
 
         let fileDir = try required(.fileDir)
-        guard !fileDir.isEmpty else { throw ConfigError(.fileDir, "must not be empty") }
         guard !fileDir.contains("\0") else { throw ConfigError(.fileDir, "must not contain NUL") }
 
         let electionPath = try required(.electionPath)
@@ -125,7 +130,9 @@ public struct ElectionConfig: Sendable, Equatable {
         let replicaID = raw(.replicaID) ?? hostName
         if let problem = ReplicaName.problem(in: replicaID) { throw ConfigError(.replicaID, problem) }
 
-        var stateFile: String? = fileDir + (fileDir.hasSuffix("/") ? "" : "/") + ".election-session-" + replicaID
+        // No file-dir, no default place for the state file: name one to resume sessions.
+        var stateFile: String? =
+            fileDir.isEmpty ? nil : fileDir + (fileDir.hasSuffix("/") ? "" : "/") + ".election-session-" + replicaID
         if let text = raw(.stateFile) {
             guard !text.isEmpty else { throw ConfigError(.stateFile, "must not be empty (use none to disable)") }
             stateFile = text == "none" ? nil : text

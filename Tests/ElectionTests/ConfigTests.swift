@@ -66,7 +66,7 @@ import Testing
         (.storageCapacity, "-3"),
         (.storageCapacity, "many"),
         (.storageCapacity, "1.5"),
-        (.fileDir, ""),
+        (.fileDir, "a\0b"),
         (.electionPath, "election"),
         (.electionPath, "/"),
         (.electionPath, "/election/"),
@@ -147,5 +147,16 @@ import Testing
         var empty = base
         empty[.stateFile] = ""
         #expect(throws: ConfigError.self) { try ElectionConfig.resolve(flags: empty, environment: [:], hostName: "h") }
+    }
+
+    @Test func anEmptyFileDirWritesNoFileAndHasNoDefaultStateFile() throws {
+        let none = try ElectionConfig.resolve(
+            flags: [.zkServers: "a:1", .fileDir: "", .replicaID: "r7"], environment: [:], hostName: "h")
+        #expect(!none.writesFiles)
+        #expect(none.stateFile == nil)
+        let named = try ElectionConfig.resolve(
+            flags: [.zkServers: "a:1", .fileDir: "", .replicaID: "r7", .stateFile: "/run/e"], environment: [:],
+            hostName: "h")
+        #expect(named.stateFile == "/run/e")
     }
 }

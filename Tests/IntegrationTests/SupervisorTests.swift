@@ -243,6 +243,33 @@ import Testing
         await zk.stop()
     }
 
+    /// `--file-dir ''`: a replica whose work is only its command writes no file,
+    /// anywhere, and its command still runs only while it leads.
+    @Test func withoutAFileDirTheCommandRunsAndNoFileIsWritten() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch)
+        let replica = try Replica(
+            id: "n1", scratch: scratch, servers: zk.connectString, fileDir: "",
+            extra: ["--exec-stop-timeout", "1s", "--", work.script])
+        try await eventually(within: .seconds(20), "the command started") {
+            work.lines().contains { $0.kind == "start" }
+        }
+        try await Task.sleep(for: .seconds(1))
+        #expect(replica.state == "Leader")
+        let cwd = FileManager.default.currentDirectoryPath
+        #expect(electionFiles(in: cwd).isEmpty, "nothing in the working directory")
+        let written = try FileManager.default.subpathsOfDirectory(atPath: scratch.path).filter {
+            $0.contains("election-") || $0.contains(".election-session")
+        }
+        #expect(written.isEmpty, "no file and no state file: \(written)")
+        replica.signal(SIGTERM)
+        #expect(await replica.waitForExit(within: .seconds(5)) == 0)
+        #expect(work.alive() == 0)
+        await zk.stop()
+    }
+
     /// A slow hook delays no other edge's hook; at stop the Leader->Stopping hook
     /// runs, with the ending term's token, and no hook outlives the daemon.
     @Test func hooksDoNotWaitForEachOtherAndTheStopHookRuns() async throws {

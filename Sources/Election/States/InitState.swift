@@ -11,7 +11,7 @@ public struct InitState: ElectionState {
 
     public func run(_ env: ElectionEnvironment) async -> Step {
         do {
-            let removed = try env.store.prepare()
+            let removed = env.config.writesFiles ? try env.store.prepare() : 0
             if removed > 0 {
                 env.logger.notice(
                     "removed stale temporary files", metadata: ["count": "\(removed)", "dir": "\(env.store.directory)"])

@@ -50,7 +50,7 @@ public struct LeaderState: ElectionState {
             grant = LeaderGrant(
                 token: token, znode: name, sinceMillis: WallClock.nowMillis(), lease: lease, session: session)
             env.observer.leadership(grant)
-            var counter = try env.store.nextCounter(for: token)
+            var counter = env.config.writesFiles ? try env.store.nextCounter(for: token) : 1
             // At debug while a fault repeats: the transition lines already say it once.
             env.logger.log(
                 level: env.failures.current == 0 ? .info : .debug, "leading",
@@ -79,12 +79,15 @@ public struct LeaderState: ElectionState {
                     let content = FileContent(identity: env.identity, token: token, counter: counter).json
                     let covering = lease
                     do {
-                        let removed = try env.store.write(
-                            file, content: content, onForeign: { env.reportForeignEntry($0) },
-                            stillPermitted: { covering.mayWrite(session.health, now: .now) })
-                        env.observer.fileWritten(file)
-                        if removed > 0 { env.observer.filesDeleted(removed) }
-                        env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
+                        // Without a file-dir the confirmed lease is the whole write.
+                        if env.config.writesFiles {
+                            let removed = try env.store.write(
+                                file, content: content, onForeign: { env.reportForeignEntry($0) },
+                                stillPermitted: { covering.mayWrite(session.health, now: .now) })
+                            env.observer.fileWritten(file)
+                            if removed > 0 { env.observer.filesDeleted(removed) }
+                            env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
+                        }
                         let failed = env.failures.reset()
                         if failed >= 2 {
                             // The repeats were logged at debug: say at once that they ended.
