@@ -91,6 +91,8 @@ public struct ElectionEnvironment: Sendable {
     /// Quick exits of the command in a row: drives the backoff of resign and restart,
     /// apart from `failures`, which a written file resets.
     public let workloadFailures = FailureCounter()
+    /// Since when no host of `--zk-servers` resolves (see `InitState`).
+    let unresolved = FaultSince()
     /// Authentication failures in this process (only the first is logged loudly).
     let authFailures = FailureCounter()
 
@@ -155,6 +157,20 @@ public struct ElectionEnvironment: Sendable {
 /// attempter-timeout undisturbed): reaching Attempter or Leader again does not,
 /// so a fault that persists across whole Leader → Failover → Init → Leader cycles
 /// backs off further each time instead of churning.
+/// Since when a fault has lasted without a break (nil: it is not happening).
+public final class FaultSince: Sendable {
+    private let since = Mutex<ContinuousClock.Instant?>(nil)
+    public init() {}
+    /// Records the fault at `now`; returns how long it has lasted.
+    func lasting(now: ContinuousClock.Instant) -> Duration {
+        since.withLock { value in
+            if value == nil { value = now }
+            return now - value!
+        }
+    }
+    func clear() { since.withLock { $0 = nil } }
+}
+
 public final class FailureCounter: Sendable {
     private let count = Mutex(0)
     public init() {}

@@ -87,7 +87,10 @@ public final class ZKLogBridge: Sendable {
             let message = rest.split(separator: ":", maxSplits: 1).dropFirst().first.map {
                 $0.trimmingPrefix(" ")
             }
-            return (level, marker + function, String(message ?? rest))
+            // The library ends some lines with a newline of its own.
+            var text = String(message ?? rest)
+            while text.last?.isNewline == true { text.removeLast() }
+            return (level, marker + function, text)
         }
         return (.info, "", line)
     }

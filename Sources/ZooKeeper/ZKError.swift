@@ -1,5 +1,9 @@
 import CZooKeeper
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A ZooKeeper return code or a client-side failure, typed so callers can switch on it.
 public enum ZKError: Error, Equatable, Sendable, CustomStringConvertible {
     case connectionLoss
@@ -21,6 +25,8 @@ public enum ZKError: Error, Equatable, Sendable, CustomStringConvertible {
     case closed
     /// `zookeeper_init` failed (bad server string, out of resources); errno attached.
     case initFailed(errno: Int32)
+    /// No resolver knows these hosts of the connect string (each with the resolver's words).
+    case unresolvable(String)
     case other(code: Int32)
 
     /// Maps a C return code; nil for ZOK.
@@ -69,7 +75,8 @@ public enum ZKError: Error, Equatable, Sendable, CustomStringConvertible {
         case .marshallingError: return "ZooKeeper marshalling error"
         case .connectTimeout: return "no ZooKeeper server answered before the connect deadline"
         case .closed: return "ZooKeeper session closed"
-        case .initFailed(let e): return "zookeeper_init failed (errno \(e))"
+        case .initFailed(let e): return "cannot start the ZooKeeper client: \(String(cString: strerror(e)))"
+        case .unresolvable(let hosts): return "cannot resolve \(hosts)"
         case .other(let code): return "ZooKeeper error \(code)"
         }
     }

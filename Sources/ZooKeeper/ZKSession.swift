@@ -59,8 +59,12 @@ public actor ZKSession {
                 { line in if let line { ZKLogBridge.shared.handle(String(cString: line)) } })
         }
         guard let created else {
+            let code = errnoValue()
             CallbackRegistry.shared.removeSession(token)
-            throw .initFailed(errno: errnoValue())
+            // The library's own line is "getaddrinfo: …" without the host: name it.
+            let unresolved = Self.unresolvedHosts(servers)
+            if !unresolved.isEmpty { throw .unresolvable(unresolved.joined(separator: ", ")) }
+            throw .initFailed(errno: code)
         }
         // By default the client re-resolves every server name each time it polls its
         // socket (a netlink query and a DNS lookup several times a second): once a
@@ -82,6 +86,23 @@ public actor ZKSession {
         }
         handle = created
         logger.debug("zookeeper handle created", metadata: ["servers": "\(servers)"])
+    }
+
+    /// The hosts of a connect string (`host:port,…[/chroot]`) that no resolver knows,
+    /// each as `host (the resolver's words)`. Asked only after the library failed.
+    static func unresolvedHosts(_ servers: String) -> [String] {
+        let hosts = servers.prefix { $0 != "/" }.split(separator: ",").map { entry in
+            let host = entry.lastIndex(of: ":").map { entry[..<$0] } ?? entry[...]
+            return String(host.trimmingPrefix("[").prefix { $0 != "]" })
+        }
+        return hosts.compactMap { host in
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var result: UnsafeMutablePointer<addrinfo>?
+            let rc = getaddrinfo(host, nil, &hints, &result)
+            if let result { freeaddrinfo(result) }
+            return rc == 0 ? nil : "\(host) (\(String(cString: gai_strerror(rc))))"
+        }
     }
 
     /// The session id granted by the server (0 until first connected).

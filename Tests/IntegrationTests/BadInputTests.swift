@@ -104,6 +104,25 @@ import Testing
         _ = await replica.waitForExit(within: .seconds(5))
     }
 
+    /// A server name no resolver knows is named, retried for ten session timeouts
+    /// (a name may appear with its server), then ends the daemon with 64.
+    @Test func aServerNameNoResolverKnowsEndsTheDaemonAfterABoundedTime() async throws {
+        let scratch = try Scratch()
+        let replica = try Replica(
+            id: "d1", scratch: scratch, servers: "no-such-host.invalid:2181", sessionTimeout: "1s")
+        #expect(await replica.waitForExit(within: .seconds(40)) == 64)
+        let lines = replica.log.split(separator: "\n")
+        #expect(
+            lines.contains { $0.contains("msg=transition") && $0.contains("cannot resolve no-such-host.invalid") },
+            "each attempt names the host")
+        let fatal = lines.filter { $0.contains("level=critical") }
+        #expect(fatal.count == 1, "\(fatal)")
+        #expect(
+            fatal.first?.contains("ELECTION_ZK_SERVERS") == true
+                && fatal.first?.contains("no-such-host.invalid") == true)
+        #expect(!replica.log.contains("errno 2"), "no bare errno")
+    }
+
     @Test func unknownFlagExits64NamingIt() throws {
         let outcome = try run(["run", "--zk-servers", "a:1", "--frobnicate", "yes"])
         #expect(outcome.status == 64)

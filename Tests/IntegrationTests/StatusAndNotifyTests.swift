@@ -83,44 +83,43 @@ import Testing
 /// The sd_notify protocol from the real binary, read from a unix datagram socket
 /// given as NOTIFY_SOCKET, as systemd would.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct NotifyTests {
-    @Test func readyStatusWatchdogAndStoppingArriveInOrder() async throws {
-        let scratch = try Scratch()
-        let zk = try ZooKeeperServer(in: scratch)
-        try await zk.start()
-        let path = scratch.path + "/notify.sock"
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (i, byte) in path.utf8.enumerated() { buffer[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        try #require(bound == 0)
-        // systemd's notify socket accepts any sender the unit may run as; so does this one.
-        Deployed.handOver(path)
-        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-
+    /// A notify socket as systemd's, and the daemon started with it.
+    final class Notified {
+        let fd: Int32
         let process = Process()
-        let command = Deployed.command(
-            electionBinary,
-            [
-                "run", "--zk-servers", zk.connectString, "--replica-id", "n1", "--file-dir", scratch.path + "/files",
-                "--leader-timeout", "200ms", "--session-timeout", "4s",
-            ])
-        process.executableURL = URL(fileURLWithPath: command.executable)
-        process.arguments = command.arguments
-        process.environment = ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000", "PATH": "/usr/bin:/bin"]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-
         var messages: [String] = []
+
+        init(_ scratch: Scratch, _ arguments: [String]) throws {
+            let path = scratch.path + "/notify.sock"
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+                for (i, byte) in path.utf8.enumerated() { buffer[i] = byte }
+            }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            try #require(bound == 0)
+            // systemd's notify socket accepts any sender the unit may run as; so does this one.
+            Deployed.handOver(path)
+            var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let command = Deployed.command(electionBinary, arguments)
+            process.executableURL = URL(fileURLWithPath: command.executable)
+            process.arguments = command.arguments
+            process.environment = ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000", "PATH": "/usr/bin:/bin"]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+        }
+
+        deinit {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            close(fd)
+        }
+
         func receive(until deadline: ContinuousClock.Instant, _ done: ([String]) -> Bool) {
             var buffer = [UInt8](repeating: 0, count: 4096)
             while ContinuousClock.now < deadline && !done(messages) {
@@ -128,16 +127,33 @@ import Testing
                 if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
             }
         }
-        receive(until: .now + .seconds(15)) { m in
+
+        func stop() async -> Int32? {
+            kill(process.processIdentifier, SIGTERM)
+            receive(until: .now + .seconds(5)) { m in m.contains { $0.contains("STOPPING=1") } }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            return process.isRunning ? nil : process.terminationStatus
+        }
+    }
+
+    @Test func readyStatusWatchdogAndStoppingArriveInOrder() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let daemon = try Notified(
+            scratch,
+            [
+                "run", "--zk-servers", zk.connectString, "--replica-id", "n1", "--file-dir", scratch.path + "/files",
+                "--leader-timeout", "200ms", "--session-timeout", "4s",
+            ])
+        daemon.receive(until: .now + .seconds(15)) { m in
             m.contains { $0.contains("STATUS=Leader, fencing token") } && m.filter { $0 == "WATCHDOG=1" }.count >= 3
         }
-        kill(process.processIdentifier, SIGTERM)
-        receive(until: .now + .seconds(5)) { m in m.contains { $0.contains("STOPPING=1") } }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(process.terminationStatus == 0)
+        #expect(await daemon.stop() == 0)
         await zk.stop()
 
+        let messages = daemon.messages
         let ready = try #require(messages.firstIndex { $0.split(separator: "\n").contains("READY=1") }, "\(messages)")
         #expect(messages[ready].contains("STATUS=Attempter"))
         let leading = try #require(messages.firstIndex { $0.contains("STATUS=Leader, fencing token") })
@@ -146,5 +162,21 @@ import Testing
         #expect(messages[stopping].contains("STATUS=Stopping"))
         #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 3, "WATCHDOG=1 every half WATCHDOG_USEC")
         #expect(messages.filter { $0.contains("READY=1") }.count == 1)
+    }
+
+    /// A ZooKeeper that is away is a state the unit is in, not a start that never
+    /// ends: READY=1 comes with the first Init's end, STATUS= says Failover.
+    @Test func readyArrivesWhileZooKeeperIsAway() async throws {
+        let scratch = try Scratch()
+        let daemon = try Notified(
+            scratch,
+            [
+                "run", "--zk-servers", "127.0.0.1:1", "--replica-id", "n2", "--file-dir", scratch.path + "/files",
+                "--session-timeout", "2s",
+            ])
+        daemon.receive(until: .now + .seconds(15)) { m in m.contains { $0.contains("READY=1") } }
+        let ready = daemon.messages.first { $0.split(separator: "\n").contains("READY=1") }
+        #expect(ready?.contains("STATUS=Failover (zookeeper_unavailable)") == true, "\(daemon.messages)")
+        #expect(await daemon.stop() == 0)
     }
 }

@@ -37,10 +37,21 @@ public struct InitState: ElectionState {
             } catch is StopRequested {
                 return .stop(held)
             } catch {
+                if case ZKError.unresolvable = error {
+                    let lasting = env.unresolved.lasting(now: .now)
+                    if lasting >= Self.unresolvableBound(env.config) {
+                        env.giveUp(
+                            ConfigError(
+                                .zkServers,
+                                "\(error), for \(DurationParser.format(lasting)): no resolver knows the servers"))
+                        return .stop(held)
+                    }
+                }
                 return .next(
                     FailoverState(session: nil, needsInit: true),
                     TransitionReason(.zooKeeperUnavailable, "cannot connect to ZooKeeper: \(error)"))
             }
+            env.unresolved.clear()
         }
         guard let session else { return .finished }
         if fresh, let problem = grantedTimeoutProblem(env, session) {
@@ -65,6 +76,11 @@ public struct InitState: ElectionState {
             AttempterState(session: session, candidate: nil),
             TransitionReason(.resourcesReady, "resources ready (session 0x\(session.sessionID.sessionHex))"))
     }
+
+    /// How long no host of `--zk-servers` may fail to resolve before the daemon
+    /// gives up (64): ten session timeouts (100 s by default), long enough for a name
+    /// that appears with its server (a Kubernetes headless service) to appear.
+    static func unresolvableBound(_ config: ElectionConfig) -> Duration { config.sessionTimeout * 10 }
 
     /// The server may grant another session timeout than asked (its min/max session
     /// timeout): said at info, and the command's stop timeout is checked again

@@ -6,8 +6,11 @@ import Synchronization
 #endif
 
 /// The sd_notify protocol, spoken directly (no libsystemd): one datagram per
-/// message to the unix socket named by NOTIFY_SOCKET. READY=1 when Init first
-/// completes, STATUS= on every transition, STOPPING=1 when stopping, and
+/// message to the unix socket named by NOTIFY_SOCKET. READY=1 when the first Init
+/// ends, whether it reached the election or a fault (a ZooKeeper that is away is a
+/// state the unit is in, shown by STATUS=, not a start that never ends:
+/// `systemctl start` used to hang "activating" for as long as ZooKeeper was away;
+/// what cannot heal exits 64 instead). STATUS= on every transition, STOPPING=1 when stopping, and
 /// WATCHDOG=1 every half WATCHDOG_USEC while the state loop is alive (see
 /// `StatusSnapshot.isAlive`), so a wedged loop gets restarted by systemd.
 final class SystemdNotifier: ElectionObserver {
@@ -60,7 +63,7 @@ final class SystemdNotifier: ElectionObserver {
     func transitioned(from: StateName, to: StateName, reason: TransitionReason, token: Int64?) {
         var lines: [String] = []
         if to == .stopping { lines.append("STOPPING=1") }
-        if from == .initializing && to == .attempter && !readySent.exchange(true, ordering: .relaxed) {
+        if from == .initializing && !readySent.exchange(true, ordering: .relaxed) {
             lines.append("READY=1")
         }
         var status = to.rawValue
