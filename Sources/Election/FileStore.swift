@@ -191,6 +191,12 @@ public final class FileStore: Sendable {
             unlink(temp)
             throw failure
         }
+        // A replica that has lost its lease deletes nothing either: checked before
+        // room is made, and again just before the rename.
+        guard stillPermitted() else {
+            unlink(temp)
+            throw FileStoreError(kind: .notPermitted, operation: "write", path: directory)
+        }
         // Make room first: a reader never counts more than capacity files.
         existing.removeAll { $0 == file }
         var removed = 0

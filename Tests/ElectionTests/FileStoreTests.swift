@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Election
@@ -124,10 +125,32 @@ final class TempDir {
         let dir = TempDir()
         let store = FileStore(directory: dir.path, capacity: 5)
         try store.prepare()
+        // Permitted when room is made, withdrawn by the time of the rename.
+        let asked = Mutex(0)
         #expect(throws: FileStoreError.self) {
-            try store.write(ElectionFileName(token: 3, counter: 1), content: Array("x".utf8), stillPermitted: { false })
+            try store.write(
+                ElectionFileName(token: 3, counter: 1), content: Array("x".utf8),
+                stillPermitted: {
+                    asked.withLock {
+                        $0 += 1; return $0 < 2
+                    }
+                })
         }
+        #expect(asked.withLock { $0 } == 2, "asked before room is made and before the rename")
         #expect(dir.names().isEmpty)
+    }
+
+    @Test func noOldFileIsRemovedWhenPermissionIsWithdrawnBeforeRoomIsMade() throws {
+        let dir = TempDir()
+        let store = FileStore(directory: dir.path, capacity: 2)
+        try store.prepare()
+        try write(store, token: 3, counter: 1)
+        try write(store, token: 3, counter: 2)
+        let before = dir.names()
+        #expect(throws: FileStoreError.self) {
+            try store.write(ElectionFileName(token: 3, counter: 3), content: Array("x".utf8), stillPermitted: { false })
+        }
+        #expect(dir.names() == before, "a replica without its lease deletes nothing")
     }
 
     @Test func counterContinuesAfterTheHighestOfTheSameToken() throws {
