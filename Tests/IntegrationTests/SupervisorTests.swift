@@ -243,6 +243,44 @@ import Testing
         await zk.stop()
     }
 
+    /// The command gets its documented variables and the user's environment, not
+    /// the daemon's plumbing (systemd's notify socket and watchdog, ELECTION_* settings).
+    @Test func theCommandInheritsNothingOfTheDaemonsPlumbing() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let seen = scratch.path + "/env.out"
+        let replica = try Replica(
+            id: "e1", scratch: scratch, servers: zk.connectString,
+            extra: [
+                "--exec-stop-timeout", "1s", "--", "/bin/sh", "-c",
+                "env > \(seen).tmp; mv \(seen).tmp \(seen); exec sleep 100",
+            ],
+            environment: [
+                "NOTIFY_SOCKET": scratch.path + "/none.sock", "WATCHDOG_PID": "1", "WATCHDOG_USEC": "10000000",
+                "ELECTION_LOG_FORMAT": "text", "USER_SETTING": "kept",
+            ])
+        try await eventually(within: .seconds(20), "the command wrote its environment") {
+            FileManager.default.fileExists(atPath: seen)
+        }
+        let names = Set(
+            try String(contentsOfFile: seen, encoding: .utf8).split(separator: "\n").map {
+                String($0.prefix { $0 != "=" })
+            })
+        for plumbing in ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "ELECTION_LOG_FORMAT"] {
+            #expect(!names.contains(plumbing), "\(plumbing) is the daemon's, not the command's")
+        }
+        for documented in [
+            "ELECTION_FENCING_TOKEN", "ELECTION_REPLICA_ID", "ELECTION_LEADER_SINCE", "ELECTION_FILE_DIR",
+            "USER_SETTING",
+        ] {
+            #expect(names.contains(documented), "\(documented) reaches the command")
+        }
+        replica.signal(SIGTERM)
+        #expect(await replica.waitForExit(within: .seconds(10)) == 0)
+        await zk.stop()
+    }
+
     /// `--file-dir ''`: a replica whose work is only its command writes no file,
     /// anywhere, and its command still runs only while it leads.
     @Test func withoutAFileDirTheCommandRunsAndNoFileIsWritten() async throws {

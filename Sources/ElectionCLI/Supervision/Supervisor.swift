@@ -67,7 +67,7 @@ final class Supervisor: Workload {
             return failedStart("cannot start the command's watchdog", code)
         }
         close(pipeEnds[0])
-        var environment = currentEnvironment()
+        var environment = Spawn.userEnvironment()
         environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
         environment["ELECTION_REPLICA_ID"] = settings.replica
         environment["ELECTION_LEADER_SINCE"] = WallClock.format(millis: grant.sinceMillis)
@@ -217,6 +217,16 @@ enum Spawn {
             return nil
         }
         return pid
+    }
+
+    /// What the user's command and hooks inherit: the daemon's environment without
+    /// its plumbing. systemd's NOTIFY_SOCKET and WATCHDOG_* would let the command speak
+    /// for the daemon, and the daemon's own ELECTION_* settings are not the command's;
+    /// the caller adds the documented ELECTION_* variables.
+    static func userEnvironment() -> [String: String] {
+        currentEnvironment().filter { key, _ in
+            !key.hasPrefix("ELECTION_") && !["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"].contains(key)
+        }
     }
 
     /// The shell's convention: the exit status, or 128 + the signal that ended it.

@@ -58,7 +58,7 @@ final class TransitionHook: ElectionObserver {
             let term = from == .leader ? s.leaderToken : token
             if to == .leader { s.leaderToken = token }
             let tokenText = term.map { "\($0)" } ?? ""
-            var variables = currentEnvironment()
+            var variables = Spawn.userEnvironment()
             variables["ELECTION_FROM"] = from.rawValue
             variables["ELECTION_TO"] = to.rawValue
             variables["ELECTION_TOKEN"] = tokenText
