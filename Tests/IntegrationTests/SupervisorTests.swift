@@ -132,6 +132,41 @@ import Testing
         await zk.stop()
     }
 
+    /// The pid of the watchdog process the daemon `daemon` started for its command.
+    func watchdog(of daemon: Replica) throws -> Int32? {
+        let found = try runProcess("/usr/bin/pgrep", ["-P", "\(daemon.pid)", "-f", "watchdog --stop-timeout"])
+        return found.stdout.split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
+    /// The command never runs without its watchdog: a watchdog that is killed or
+    /// stopped (the OOM killer, an operator) gets the command killed at once, and
+    /// the leader hands over (--on-exit resign). Before, the command ran on
+    /// unguarded, and a stopped watchdog would in time block the daemon's writes.
+    @Test(arguments: [SIGKILL, SIGSTOP])
+    func aLostWatchdogGetsTheCommandKilledAndTheLeaderHandsOver(signal: Int32) async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch)
+        let replicas = try (1...2).map { try replica("g\($0)", scratch, zk, work) }
+        try await eventually(within: .seconds(20), "the leader's command started") {
+            work.lines().filter { $0.kind == "start" }.count == 1
+        }
+        let first = try #require(work.lines().first)
+        let leader = try #require(replicas.first { $0.id == first.replica })
+        let guardian = try #require(try watchdog(of: leader), "the watchdog process")
+        kill(guardian, signal)
+        try await eventually(within: .seconds(10), "the other replica runs the command") {
+            work.lines().contains { $0.kind == "start" && $0.replica != leader.id }
+        }
+        #expect(work.alive() == 1, "one command, the new leader's")
+        #expect(leader.log.contains("it never runs unguarded"))
+        #expect(kill(guardian, 0) != 0 || errno == ESRCH, "the lost watchdog is gone too")
+        for replica in replicas { replica.signal(SIGTERM) }
+        for replica in replicas { _ = await replica.waitForExit(within: .seconds(10)) }
+        await zk.stop()
+    }
+
     @Test func aKilledDaemonsCommandDiesWithIt() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

@@ -30,9 +30,12 @@ final class Supervisor: Workload {
     private struct Running {
         var pid: pid_t
         var watchdog: pid_t
-        /// The write end of the watchdog's pipe (close-on-exec: no child inherits it).
+        /// The write end of the watchdog's pipe (close-on-exec: no child inherits it;
+        /// non-blocking: a watchdog that does not read can never hang the election).
         var feed: Int32
         var exit: OneShot<Int32>
+        /// Fires with the watchdog's wait status when it has exited (reaped here).
+        var watchdogExit: OneShot<Int32>
     }
 
     let settings: Settings
@@ -67,6 +70,13 @@ final class Supervisor: Workload {
             return failedStart("cannot start the command's watchdog", code)
         }
         close(pipeEnds[0])
+        _ = fcntl(pipeEnds[1], F_SETFL, fcntl(pipeEnds[1], F_GETFL) | O_NONBLOCK)
+        let watchdogExit = OneShot<Int32>()
+        DispatchQueue.global().async {
+            var status: Int32 = 0
+            while waitpid(watchdog, &status, 0) < 0 && errno == EINTR {}
+            watchdogExit.fire(status)
+        }
         var environment = Spawn.userEnvironment()
         environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
         environment["ELECTION_REPLICA_ID"] = settings.replica
@@ -76,12 +86,18 @@ final class Supervisor: Workload {
         else {
             let code = errno
             close(pipeEnds[1])
-            var status: Int32 = 0
-            _ = waitpid(watchdog, &status, 0)
+            _ = await watchdogExit.next()
             return failedStart("cannot start the command", code)
         }
         let exit = OneShot<Int32>()
-        running.withLock { $0 = Running(pid: pid, watchdog: watchdog, feed: pipeEnds[1], exit: exit) }
+        running.withLock {
+            $0 = Running(pid: pid, watchdog: watchdog, feed: pipeEnds[1], exit: exit, watchdogExit: watchdogExit)
+        }
+        // A watchdog that dies while its command runs leaves the command unguarded.
+        Task { [self] in
+            _ = await watchdogExit.next()
+            unguarded(watchdog, "the command's watchdog exited")
+        }
         feed("group \(pid)\n")
         extend(confirmedAt: confirmedAt, sessionTimeout: sessionTimeout)
         logger.notice(
@@ -146,18 +162,53 @@ final class Supervisor: Workload {
             try? await Task.sleep(for: .milliseconds(1))
         }
         _ = await current.exit.next()
-        feed("done\n")
-        close(current.feed)
+        // Retired first, so that the watchdog's exit after `done` is not taken for its death.
         running.withLock { $0 = nil }
-        var status: Int32 = 0
-        while waitpid(current.watchdog, &status, 0) < 0 && errno == EINTR {}
+        _ = "done\n".withCString { write(current.feed, $0, strlen($0)) }
+        close(current.feed)
+        // A watchdog that does not end at `done` (stopped, wedged) is killed: stop never
+        // waits on it for ever.
+        let ended = await withTaskGroup(of: Bool.self) { waiting in
+            waiting.addTask { _ = await current.watchdogExit.next(); return true }
+            waiting.addTask { try? await Task.sleep(for: .seconds(1)); return false }
+            defer { waiting.cancelAll() }
+            return await waiting.next() ?? false
+        }
+        if !ended {
+            kill(current.watchdog, SIGKILL)
+            _ = await current.watchdogExit.next()
+        }
         logger.info(
             "command stopped", metadata: ["pid": "\(group)", "after": "\(ContinuousClock.now - started)"])
     }
 
+    /// Sends the watchdog a line. A watchdog that is stopped, or whose pipe is full
+    /// or broken, can no longer stop the command: the command is killed at once.
     private func feed(_ line: String) {
-        guard let fd = running.withLock({ $0?.feed }) else { return }
-        _ = line.withCString { write(fd, $0, strlen($0)) }
+        guard let current = running.withLock({ $0 }) else { return }
+        if Spawn.isStopped(current.watchdog) {
+            unguarded(current.watchdog, "the command's watchdog is stopped")
+            return
+        }
+        let bytes = Array(line.utf8)
+        let written = write(current.feed, bytes, bytes.count)
+        if written != bytes.count {
+            let reason = written < 0 ? errnoText(errno) : "a short write"
+            unguarded(current.watchdog, "the command's watchdog does not read its pipe (\(reason))")
+        }
+    }
+
+    /// The command must never run without its watchdog: if the watchdog `watchdog`
+    /// of the running command is lost, the command's group is killed at once (its exit
+    /// then applies --on-exit) and the watchdog too. Nothing when that command has
+    /// already been retired.
+    private func unguarded(_ watchdog: pid_t, _ reason: String) {
+        guard let current = running.withLock({ $0 }), current.watchdog == watchdog else { return }
+        logger.error(
+            "\(reason); killing the command's process group: it never runs unguarded",
+            metadata: ["pid": "\(current.pid)", "watchdog": "\(watchdog)"])
+        kill(watchdog, SIGKILL)
+        kill(-current.pid, SIGKILL)
     }
 }
 
@@ -227,6 +278,14 @@ enum Spawn {
         currentEnvironment().filter { key, _ in
             !key.hasPrefix("ELECTION_") && !["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"].contains(key)
         }
+    }
+
+    /// True when `pid` is stopped (SIGSTOP) or traced: `T` or `t` in /proc/PID/stat.
+    static func isStopped(_ pid: pid_t) -> Bool {
+        guard let stat = FileStore.contents(of: "/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+            let state = stat[(close + 1)...].first(where: { $0 != UInt8(ascii: " ") })
+        else { return false }
+        return state == UInt8(ascii: "T") || state == UInt8(ascii: "t")
     }
 
     /// The shell's convention: the exit status, or 128 + the signal that ended it.
