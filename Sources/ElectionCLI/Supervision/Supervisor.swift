@@ -169,8 +169,12 @@ final class Supervisor: Workload {
         // A watchdog that does not end at `done` (stopped, wedged) is killed: stop never
         // waits on it for ever.
         let ended = await withTaskGroup(of: Bool.self) { waiting in
-            waiting.addTask { _ = await current.watchdogExit.next(); return true }
-            waiting.addTask { try? await Task.sleep(for: .seconds(1)); return false }
+            waiting.addTask {
+                _ = await current.watchdogExit.next(); return true
+            }
+            waiting.addTask {
+                try? await Task.sleep(for: .seconds(1)); return false
+            }
             defer { waiting.cancelAll() }
             return await waiting.next() ?? false
         }
