@@ -78,7 +78,7 @@ public struct ElectionConfig: Sendable, Equatable {
             case .storageCapacity: return "10"
             case .electionPath: return "/election"
             case .replicaID: return nil  // the host name, filled in by the caller
-            case .stateFile: return nil  // <file-dir>/.election-session-<replica-id>
+            case .stateFile: return nil  // <$STATE_DIRECTORY or file-dir>/.election-session-<replica-id>
             case .httpAddr: return nil  // off
             case .zkAuthFile: return nil  // no authentication
             case .zkAcl: return "private"
@@ -130,9 +130,13 @@ public struct ElectionConfig: Sendable, Equatable {
         let replicaID = raw(.replicaID) ?? hostName
         if let problem = ReplicaName.problem(in: replicaID) { throw ConfigError(.replicaID, problem) }
 
-        // No file-dir, no default place for the state file: name one to resume sessions.
-        var stateFile: String? =
-            fileDir.isEmpty ? nil : fileDir + (fileDir.hasSuffix("/") ? "" : "/") + ".election-session-" + replicaID
+        // The default place: systemd's state directory (StateDirectory=, the process's
+        // own), else the file-dir; none without either. `--state-file` names another.
+        let stateDirectory = environment["STATE_DIRECTORY"].flatMap {
+            $0.split(separator: ":").first.map(String.init)
+        }
+        let home = stateDirectory ?? (fileDir.isEmpty ? nil : fileDir)
+        var stateFile: String? = home.map { $0 + ($0.hasSuffix("/") ? "" : "/") + ".election-session-" + replicaID }
         if let text = raw(.stateFile) {
             guard !text.isEmpty else { throw ConfigError(.stateFile, "must not be empty (use none to disable)") }
             stateFile = text == "none" ? nil : text

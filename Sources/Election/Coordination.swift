@@ -44,6 +44,8 @@ public final class ZKSessionFactory: SessionFactory {
     public let connectDeadline: Duration
     public let logger: Logger
     private let stateFilePath: String?
+    /// This replica's id, recorded in the state file and checked before a resume.
+    private let replica: String
     private let onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)?
     private let auth: ZKAuth?
     private let acl: ZKACL
@@ -58,10 +60,11 @@ public final class ZKSessionFactory: SessionFactory {
     /// `onStateChange` hears every session's state changes (with its session id) on
     /// the client library's thread.
     public init(
-        servers: String, sessionTimeout: Duration, connectDeadline: Duration, stateFile: String?, logger: Logger,
-        onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)? = nil, auth: ZKAuth? = nil,
+        servers: String, sessionTimeout: Duration, connectDeadline: Duration, stateFile: String?, replica: String,
+        logger: Logger, onStateChange: (@Sendable (ZKConnectionState, Int64) -> Void)? = nil, auth: ZKAuth? = nil,
         acl: ZKACL = .open
     ) {
+        self.replica = replica
         self.auth = auth
         self.acl = acl
         self.servers = servers
@@ -147,10 +150,20 @@ public final class ZKSessionFactory: SessionFactory {
         guard let path = stateFilePath else { return nil }
         return stateFile.withLock { state -> (id: Int64, password: [UInt8])? in
             guard case .notOpened = state else { return nil }
-            switch SessionStateFile.open(path) {
+            switch SessionStateFile.open(path, replica: replica) {
             case .locked(let file):
-                state = .open(file)
-                return file.load()
+                switch file.load() {
+                case .none:
+                    state = .open(file)
+                case .session(let id, let password):
+                    state = .open(file)
+                    return (id, password)
+                case .refused(let why):
+                    // Neither believed nor written: the file is not this replica's own.
+                    logger.error(
+                        "state file refused: not resuming from it, and not writing to it", metadata: ["why": "\(why)"])
+                    state = .unavailable
+                }
             case .busy:
                 logger.warning(
                     "state file is locked by another live process (a paused predecessor?): not resuming its session",

@@ -195,7 +195,7 @@ struct RunCommand: AsyncParsableCommand {
         let observer = Observers(observers)
         let sessions = ZKSessionFactory(
             servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
-            stateFile: config.stateFile, logger: logger,
+            stateFile: config.stateFile, replica: config.replicaID, logger: logger,
             onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) }, auth: config.zkAuth,
             acl: config.zkACL)
         var env = ElectionEnvironment(
