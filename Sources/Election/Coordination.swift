@@ -111,7 +111,7 @@ public final class ZKSessionFactory: SessionFactory {
     }
 
     public func connect() async throws -> any CoordinationSession {
-        if let previous = openStateFileForResume() {
+        if let previous = await openStateFileForResume() {
             let hex = previous.id.sessionHex
             do {
                 let session = try makeSession(resuming: previous)
@@ -145,35 +145,56 @@ public final class ZKSessionFactory: SessionFactory {
         if case .open(let file) = stateFile.withLock({ $0 }) { file.clear() }
     }
 
+    /// The state file's locked descriptor, once taken (for the command's watchdog).
+    public var stateFileLock: Int32? {
+        if case .open(let file) = stateFile.withLock({ $0 }) { return file.lockDescriptor }
+        return nil
+    }
+
     /// Takes the lock once per process and returns the session to resume, if any.
-    private func openStateFileForResume() -> (id: Int64, password: [UInt8])? {
-        guard let path = stateFilePath else { return nil }
-        return stateFile.withLock { state -> (id: Int64, password: [UInt8])? in
-            guard case .notOpened = state else { return nil }
+    /// A lock held by the watchdog of a crashed predecessor is waited for (it is let
+    /// go once that predecessor's command is gone), up to one session timeout; one
+    /// held longer is a live predecessor's (paused, perhaps): no resume then.
+    private func openStateFileForResume() async -> (id: Int64, password: [UInt8])? {
+        guard let path = stateFilePath, case .notOpened = stateFile.withLock({ $0 }) else { return nil }
+        let waitUntil = ContinuousClock.now + sessionTimeout
+        var said = false
+        while true {
             switch SessionStateFile.open(path, replica: replica) {
             case .locked(let file):
+                if said { logger.info("state file free again: the predecessor's command is gone") }
                 switch file.load() {
                 case .none:
-                    state = .open(file)
+                    stateFile.withLock { $0 = .open(file) }
                 case .session(let id, let password):
-                    state = .open(file)
+                    stateFile.withLock { $0 = .open(file) }
                     return (id, password)
                 case .refused(let why):
                     // Neither believed nor written: the file is not this replica's own.
                     logger.error(
                         "state file refused: not resuming from it, and not writing to it", metadata: ["why": "\(why)"])
-                    state = .unavailable
+                    stateFile.withLock { $0 = .unavailable }
                 }
+                return nil
+            case .busy where ContinuousClock.now < waitUntil:
+                if !said {
+                    logger.info(
+                        "state file locked: waiting for the predecessor's command to be stopped",
+                        metadata: ["state_file": "\(path)", "up_to": "\(DurationParser.format(sessionTimeout))"])
+                    said = true
+                }
+                try? await Task.sleep(for: .milliseconds(5))
             case .busy:
                 logger.warning(
                     "state file is locked by another live process (a paused predecessor?): not resuming its session",
                     metadata: ["state_file": "\(path)"])
-                state = .unavailable
+                stateFile.withLock { $0 = .unavailable }
+                return nil
             case .failed(let why):
                 logger.warning("state file unusable; sessions will not survive a restart", metadata: ["why": "\(why)"])
-                state = .unavailable
+                stateFile.withLock { $0 = .unavailable }
+                return nil
             }
-            return nil
         }
     }
 

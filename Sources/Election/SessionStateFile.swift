@@ -21,7 +21,11 @@ public final class SessionStateFile: Sendable {
     public let path: String
     /// The replica it belongs to, recorded in the file and checked when loading.
     public let replica: String
-    private let lockDescriptor: Int32
+    /// The locked descriptor. The command's watchdog inherits it, so that the lock
+    /// outlives a crashed daemon until its command is gone: a daemon restarted at
+    /// once resumes the session only then, and never runs its command beside the
+    /// old one.
+    public let lockDescriptor: Int32
 
     public enum Opening: Sendable {
         case locked(SessionStateFile)

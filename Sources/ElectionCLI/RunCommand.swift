@@ -185,19 +185,20 @@ struct RunCommand: AsyncParsableCommand {
         if let notifier { observers.append(notifier) }
         let hook = resolved.onTransition.map { TransitionHook(command: $0, logger: logger) }
         if let hook { observers.append(hook) }
-        let supervisor =
-            command.isEmpty
-            ? nil
-            : Supervisor(
-                Supervisor.Settings(
-                    command: command, stopTimeout: resolved.stopTimeout, sessionTimeout: config.sessionTimeout,
-                    fileDir: config.fileDir, replica: config.replicaID), logger: logger)
         let observer = Observers(observers)
         let sessions = ZKSessionFactory(
             servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
             stateFile: config.stateFile, replica: config.replicaID, logger: logger,
             onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) }, auth: config.zkAuth,
             acl: config.zkACL)
+        let supervisor =
+            command.isEmpty
+            ? nil
+            : Supervisor(
+                Supervisor.Settings(
+                    command: command, stopTimeout: resolved.stopTimeout, sessionTimeout: config.sessionTimeout,
+                    fileDir: config.fileDir, replica: config.replicaID,
+                    stateFileLock: { sessions.stateFileLock }), logger: logger)
         var env = ElectionEnvironment(
             config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
         env.tracksLeader = server != nil

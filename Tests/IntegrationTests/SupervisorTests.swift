@@ -167,6 +167,51 @@ import Testing
         await zk.stop()
     }
 
+    /// A daemon killed and restarted at once (supervisord, a shell loop, `docker
+    /// restart`) resumes its session only once its old command is gone: the watchdog
+    /// holds the state file's lock until then. Before, an old command that ignores
+    /// SIGTERM ran beside the new one for up to the stop timeout, with the same token.
+    @Test func aDaemonRestartedAtOnceStartsItsCommandOnlyAfterTheOldOneIsGone() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let beats = scratch.path + "/beats"
+        let script = scratch.path + "/stubborn-beats.sh"
+        try """
+        #!/bin/sh
+        trap '' TERM
+        while :; do echo "$$ $(date +%s%N)" >> \(beats); sleep 0.02; done
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let dir = scratch.path + "/files-r1"
+        let arguments = ["--exec-stop-timeout", "1500ms", "--", script]
+        func lines() -> [(pid: String, ns: Int64)] {
+            ((try? String(contentsOfFile: beats, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                let parts = $0.split(separator: " ")
+                guard parts.count == 2, let ns = Int64(parts[1]) else { return nil }
+                return (String(parts[0]), ns)
+            }
+        }
+        let first = try Replica(id: "r1", scratch: scratch, servers: zk.connectString, fileDir: dir, extra: arguments)
+        try await eventually(within: .seconds(20), "the first command beats") { lines().count >= 3 }
+        first.signal(SIGKILL)
+        let second = try Replica(
+            id: "r1", scratch: scratch, servers: zk.connectString, fileDir: dir, extra: arguments, instance: 2)
+        try await eventually(within: .seconds(15), "the restarted daemon's command beats") {
+            Set(lines().map(\.pid)).count == 2
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let all = lines()
+        let old = try #require(all.first?.pid)
+        let lastOld = try #require(all.filter { $0.pid == old }.map(\.ns).max())
+        let firstNew = try #require(all.filter { $0.pid != old }.map(\.ns).min())
+        #expect(lastOld < firstNew, "the old command beat \(Double(lastOld - firstNew) / 1e6) ms into the new one")
+        #expect(second.log.contains("resumed the previous process's ZooKeeper session"), "the fast restart is kept")
+        second.signal(SIGTERM)
+        #expect(await second.waitForExit(within: .seconds(10)) == 0)
+        await zk.stop()
+    }
+
     @Test func aKilledDaemonsCommandDiesWithIt() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

@@ -25,6 +25,8 @@ final class Supervisor: Workload {
         var sessionTimeout: Duration
         var fileDir: String
         var replica: String
+        /// The state file's lock, handed to the watchdog (see `SessionStateFile.lockDescriptor`).
+        var stateFileLock: @Sendable () -> Int32? = { nil }
     }
 
     private struct Running {
@@ -63,7 +65,10 @@ final class Supervisor: Workload {
         let watchdogArguments = [
             "/proc/self/exe", "watchdog", "--stop-timeout", DurationParser.format(settings.stopTimeout),
         ]
-        guard let watchdog = Spawn.run(watchdogArguments, stdinFD: pipeEnds[0], newGroup: true) else {
+        guard
+            let watchdog = Spawn.run(
+                watchdogArguments, stdinFD: pipeEnds[0], inheritedFD: settings.stateFileLock(), newGroup: true)
+        else {
             let code = errno
             close(pipeEnds[0])
             close(pipeEnds[1])
@@ -223,6 +228,7 @@ enum Spawn {
     /// inherited; every other descriptor is closed in the child.
     static func run(
         _ arguments: [String], environment: [String: String]? = nil, stdinFD: Int32? = nil, outputFD: Int32? = nil,
+        inheritedFD: Int32? = nil,
         newGroup: Bool, searchPath: Bool = false
     ) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
@@ -237,7 +243,9 @@ enum Spawn {
             posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
             posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
         }
-        cprocess_addclosefrom(&actions, 3)
+        // `inheritedFD` becomes descriptor 3 of the child (dup2 clears close-on-exec).
+        if let inheritedFD { posix_spawn_file_actions_adddup2(&actions, inheritedFD, 3) }
+        cprocess_addclosefrom(&actions, inheritedFD == nil ? 3 : 4)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
