@@ -15,7 +15,7 @@ help:
 	@echo "make run-cluster [REPLICAS=3] [DURATION=30]  3-server ZooKeeper + replicas on loopback, live view"
 	@echo "make bench [ROUNDS=5] [N=3] [SCALE_N=50]    failover times and footprint; table + bench/results/*.json"
 	@echo "make chaos [ROUNDS=5]                         fault injection: every fault ROUNDS times (root)"
-	@echo "make test                                     unit + integration tests against a real ZooKeeper"
+	@echo "make test                                     every test: unit, integration (real ZooKeeper), containers, security, chaos pass"
 	@echo "make fuzz [FUZZ_SECONDS=60]                  libFuzzer over every parser of outside input"
 	@echo "make mutants [MUTANTS=a,b]                   each safety rule removed in turn must fail the tests"
 	@echo "make lint | install [PREFIX=/usr/local DESTDIR=]  static checks | install binary + systemd unit"

@@ -196,8 +196,8 @@ struct RunCommand: AsyncParsableCommand {
             ? nil
             : Supervisor(
                 Supervisor.Settings(
-                    command: command, stopTimeout: resolved.stopTimeout, sessionTimeout: config.sessionTimeout,
-                    fileDir: config.fileDir, replica: config.replicaID,
+                    command: command, stopTimeout: resolved.stopTimeout, fileDir: config.fileDir,
+                    replica: config.replicaID,
                     stateFileLock: { sessions.stateFileLock }), logger: logger)
         var env = ElectionEnvironment(
             config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)

@@ -19,11 +19,7 @@ public actor ZKSession {
     private var handle: OpaquePointer?
     private let logger: Logger
 
-    /// The connect string this session was made with.
-    public nonisolated let servers: String
-    /// The session timeout asked of the server.
-    public nonisolated let requestedTimeout: Duration
-    /// The ACL of every znode this session creates.
+    /// The ACL of the znodes this session creates (`create`, `createParents`).
     public nonisolated let acl: ZKACL
 
     /// Starts connecting; use `waitConnected(within:)` to wait for the server.
@@ -35,8 +31,6 @@ public actor ZKSession {
         logger: Logger = Logger(label: "zookeeper"), onStateChange: (@Sendable (ZKConnectionState) -> Void)? = nil,
         auth: ZKAuth? = nil, acl: ZKACL = .open
     ) throws(ZKError) {
-        self.servers = servers
-        self.requestedTimeout = sessionTimeout
         self.acl = acl
         self.logger = logger
         let core = SessionCore(requestedTimeout: sessionTimeout, listener: onStateChange)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Security and hostile-environment tests (issue 8), against real ZooKeeper
+"""Security and hostile-environment tests, against real ZooKeeper
 servers and the real binary; nothing is built.
 
     BINARY=.build/release/election /usr/bin/python3 scripts/tests/test_security.py
@@ -22,7 +22,7 @@ servers and the real binary; nothing is built.
    late writes of an old token and delete → first file of the next leader.
 4. Persistent faults without churn: a planted file of a higher token (candidates
    created in 30 s, "the same fault repeats" warnings, transition lines, then
-   time to write again after it is removed); the brief's token beyond Int64;
+   time to write again after it is removed); a planted token beyond Int64;
    a directory named like an election file.
 
 Needs root for apt-get when something is missing (python3-kazoo, stunnel4,
@@ -463,7 +463,7 @@ def test_faults(work, zk):
     path = "/fault"
     kz.create(path)
     fdir = os.path.join(base, "p1")
-    token = 9000000000000000000  # the brief's 9999999999999999999 is beyond Int64: see the last check
+    token = 9000000000000000000  # 9999999999999999999 is beyond Int64: see the last check
     planted = plant(fdir, token)
     archive = lib.Archive([fdir], os.path.join(base, "archive")).start()
     rep = lib.Replica(work, "p1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s")
@@ -472,7 +472,7 @@ def test_faults(work, zk):
 
     # Meanwhile (own replicas, paths and dirs): a directory named like an election file.
     test_directory_entry(work, zk, kz)
-    # and the brief's planted file, whose token does not fit a fencing token (Int64).
+    # and a planted file whose token does not fit a fencing token (Int64).
     test_token_beyond_int64(work, zk, kz)
 
     time.sleep(max(0.0, t0 + FAULT_WINDOW - time.time()))

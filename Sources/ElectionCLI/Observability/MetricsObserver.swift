@@ -24,7 +24,6 @@ final class MetricsObserver: ElectionObserver {
         /// When the current race to lead began (process start, or the predecessor's
         /// disappearance); nil once a first file ended it.
         var startedAt: ContinuousClock.Instant? = .now
-        var leading = false
         var lastSession: ZKConnectionState?
     }
     private let race = Mutex(Race())

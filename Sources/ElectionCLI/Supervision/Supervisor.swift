@@ -22,7 +22,6 @@ final class Supervisor: Workload {
     struct Settings: Sendable {
         var command: [String]
         var stopTimeout: Duration
-        var sessionTimeout: Duration
         var fileDir: String
         var replica: String
         /// The state file's lock, handed to the watchdog (see `SessionStateFile.lockDescriptor`).
