@@ -7,7 +7,7 @@ REPLICAS ?= 3
 DURATION ?=
 ROUNDS ?= 5
 
-.PHONY: all deps build release test unit integration run-cluster chaos bench format lint install mutants fuzz clean help
+.PHONY: all deps build release release-flags test unit integration run-cluster chaos bench format lint install mutants fuzz clean help
 
 all: build
 
@@ -37,6 +37,10 @@ RELEASE_FLAGS = -c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -
 
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
+
+# The one spelling of the release flags; scripts/test.sh asks for it when run by hand.
+release-flags:
+	@echo $(RELEASE_FLAGS)
 
 # Integration tests start their own ZooKeeper servers (Debian's package) on free
 # loopback ports and stop them again; nothing is skipped when Java is missing:

@@ -15,7 +15,8 @@
 # Sourcing this file (as scripts/tests/test_test_sh.py does) defines the
 # functions and runs nothing.
 
-RELEASE_FLAGS=${RELEASE_FLAGS:--c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic}
+# The Makefile's release flags (`make test` passes them; run by hand, they are asked for).
+RELEASE_FLAGS=${RELEASE_FLAGS:-$(make -s --no-print-directory -C "$(dirname "${BASH_SOURCE[0]}")/.." release-flags)}
 BINARY=.build/release/election
 
 TOTAL_PASSED=0

@@ -119,12 +119,12 @@ public final class ZKSessionFactory: SessionFactory {
                     try await session.waitConnected(within: connectDeadline)
                     if session.sessionID == previous.id {
                         logger.notice(
-                            "resumed the previous process's ZooKeeper session", metadata: ["session": "0x\(hex)"])
+                            "resumed the previous process's ZooKeeper session", metadata: ["session": "\(hex)"])
                         return session
                     }
                 } catch {
                     logger.info(
-                        "previous ZooKeeper session not resumed", metadata: ["session": "0x\(hex)", "why": "\(error)"])
+                        "previous ZooKeeper session not resumed", metadata: ["session": "\(hex)", "why": "\(error)"])
                 }
                 await session.close()
             }

@@ -16,7 +16,7 @@ public struct Candidate: Sendable, Equatable {
     }
 
     public static func forSession(replica: String, sessionID: Int64) -> Candidate {
-        Candidate(prefix: "\(replica)_\(sessionID.sessionHex)_")
+        Candidate(prefix: "\(replica)_\(sessionID.sessionHexDigits)_")
     }
 }
 

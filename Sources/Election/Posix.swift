@@ -30,8 +30,10 @@ enum Posix {
 }
 
 extension Int64 {
-    /// A session id as ZooKeeper prints it, without the `0x`.
-    public var sessionHex: String { String(UInt64(bitPattern: self), radix: 16) }
+    /// A session id as ZooKeeper prints it: `0x1000020d6de0001`.
+    public var sessionHex: String { "0x" + sessionHexDigits }
+    /// The same digits without the `0x`, as candidate names and the state file hold them.
+    public var sessionHexDigits: String { String(UInt64(bitPattern: self), radix: 16) }
 }
 
 /// An errno value in words, as a person reads it ("No such file or directory").

@@ -128,7 +128,7 @@ public final class SessionStateFile: Sendable {
         }.joined()
         let text =
             JSONValue.object([
-                ("password", .string(hex)), ("replica", .string(replica)), ("session", .string(id.sessionHex)),
+                ("password", .string(hex)), ("replica", .string(replica)), ("session", .string(id.sessionHexDigits)),
             ])
             .text + "\n"
         let temp = path + ".new"

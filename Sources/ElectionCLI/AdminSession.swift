@@ -51,11 +51,10 @@ struct AdminSession {
 
     static func fail(_ command: String, _ message: String, _ error: any Error) -> Never {
         let refused = error as? ZKError == .noAuth
-        let line =
+        Main.fail(
             refused
-            ? "election \(command): \(message): not authorised (NOAUTH): check --zk-auth-file (ELECTION_ZK_AUTH_FILE)\n"
-            : "election \(command): \(message): \(error)\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
-        Glibc.exit(refused ? 64 : 69)
+                ? "election \(command): \(message): not authorised (NOAUTH): check --zk-auth-file (ELECTION_ZK_AUTH_FILE)"
+                : "election \(command): \(message): \(error)",
+            status: refused ? 64 : 69)
     }
 }

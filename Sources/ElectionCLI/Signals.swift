@@ -71,7 +71,7 @@ extension StatusSnapshot {
     var logMetadata: Logger.Metadata {
         var metadata: Logger.Metadata = [
             "state": "\(state.rawValue)", "since": "\(WallClock.format(millis: sinceMillis))",
-            "session": "0x\(sessionID.sessionHex)",
+            "session": "\(sessionID.sessionHex)",
             "session_state": "\(sessionState.rawValue)", "is_leader": "\(isLeader())",
         ]
         if let token = grant?.token { metadata["token"] = "\(token)" }

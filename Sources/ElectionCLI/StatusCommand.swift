@@ -115,7 +115,7 @@ struct StatusCommand: AsyncParsableCommand {
                     ("position", .int(Int64(index))), ("role", .string(index == 0 ? "leader" : "candidate")),
                     ("replica", .string(e.replica)), ("host", e.host.map(JSONValue.string) ?? .null),
                     ("pid", e.pid.map(JSONValue.int) ?? .null), ("started", e.started.map(JSONValue.string) ?? .null),
-                    ("token", .int(e.token)), ("session", .string("0x" + e.session.sessionHex)),
+                    ("token", .int(e.token)), ("session", .string(e.session.sessionHex)),
                     ("znode", .string(e.znode)),
                 ])
             }
@@ -130,7 +130,7 @@ struct StatusCommand: AsyncParsableCommand {
         let rows = entries.enumerated().map { index, e in
             [
                 "\(index)", index == 0 ? "leader" : "candidate", e.replica, e.host ?? "-", e.pid.map { "\($0)" } ?? "-",
-                e.started ?? "-", "\(e.token)", "0x" + e.session.sessionHex, e.znode,
+                e.started ?? "-", "\(e.token)", e.session.sessionHex, e.znode,
             ]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }

@@ -55,7 +55,7 @@ public struct FailoverState: ElectionState {
             case .lost:
                 let since = current.health.disconnectedSince.map { ContinuousClock.now - $0 } ?? .zero
                 let metadata: Logger.Metadata = [
-                    "session": "0x\(current.sessionID.sessionHex)",
+                    "session": "\(current.sessionID.sessionHex)",
                     "state": "\(current.health.state.rawValue)", "disconnected_for": "\(since)",
                 ]
                 if current.health.state == .authFailed {

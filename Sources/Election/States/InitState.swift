@@ -74,7 +74,7 @@ public struct InitState: ElectionState {
         }
         return .next(
             AttempterState(session: session, candidate: nil),
-            TransitionReason(.resourcesReady, "resources ready (session 0x\(session.sessionID.sessionHex))"))
+            TransitionReason(.resourcesReady, "resources ready (session \(session.sessionID.sessionHex))"))
     }
 
     /// How long no host of `--zk-servers` may fail to resolve before the daemon

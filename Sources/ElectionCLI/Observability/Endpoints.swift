@@ -57,7 +57,7 @@ struct Endpoints: Sendable {
             ("reason", s.lastReason.map { .string($0.code.rawValue) } ?? .null),
             ("is_leader", .bool(s.isLeader(now: now))),
             ("fencing_token", s.grant.map { .int($0.token) } ?? .null),
-            ("session_id", .string("0x" + s.sessionID.sessionHex)),
+            ("session_id", .string(s.sessionID.sessionHex)),
             ("session_state", .string(s.sessionState.rawValue)),
             ("last_file", s.lastFile.map(JSONValue.string) ?? .null),
             ("last_file_time", s.lastFileMillis.map { .string(WallClock.format(millis: $0)) } ?? .null),
