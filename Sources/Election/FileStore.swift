@@ -227,6 +227,11 @@ public final class FileStore: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return contents(reading: fd)
+    }
+
+    /// The rest of an open file's bytes; nil on a read error.
+    static func contents(reading fd: Int32) -> [UInt8]? {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {

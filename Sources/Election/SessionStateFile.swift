@@ -90,7 +90,7 @@ public final class SessionStateFile: Sendable {
         }
         defer { close(fd) }
         if let problem = Self.foreign(fd) { return .refused("\(path) \(problem)") }
-        guard let bytes = FileStore.contents(of: "/proc/self/fd/\(fd)"), let saved = Self.parse(bytes) else {
+        guard let bytes = FileStore.contents(reading: fd), let saved = Self.parse(bytes) else {
             return .none
         }
         guard saved.replica == replica else {
