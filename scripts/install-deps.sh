@@ -6,6 +6,8 @@
 #   python3              zk-ensemble.sh picks free ports with it
 #   procps               pgrep/pkill, used by tests to prove nothing is left behind
 #   strace               the durability test reads the fsync/rename order of the real binary
+#   spin                 `make model` checks the protocol's model (scripts/model/)
+#   nftables, iproute2   the partition suite's network namespaces and faults
 # Idempotent and silent when everything is present, so CI can call it every run.
 set -euo pipefail
 
@@ -23,6 +25,9 @@ installed zookeeper || missing+=(zookeeper)
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v python3 >/dev/null 2>&1 || installed python3 || missing+=(python3)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v spin >/dev/null 2>&1 || missing+=(spin)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 { command -v pgrep && command -v pkill; } >/dev/null 2>&1 || installed procps || missing+=(procps)
 
 ((${#missing[@]} == 0)) && exit 0
