@@ -10,6 +10,11 @@ public protocol CoordinationSession: AnyObject, Sendable {
     func events() -> AsyncStream<ZKSessionEvent>
     func create(_ path: String, data: [UInt8], mode: ZKCreateMode) async throws -> (path: String, stat: ZKStat)
     func exists(_ path: String) async throws -> ZKStat?
+    /// `exists` answered only after the server caught up with the quorum's leader
+    /// (a `sync` first): what the lease rests on.
+    func syncedExists(_ path: String) async throws -> ZKStat?
+    /// `children` behind a `sync`, like `syncedExists`.
+    func syncedChildren(_ path: String) async throws -> [String]
     func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)?
     /// Nil when the node does not exist (and then no watch is left behind).
     func getDataAndWatch(_ path: String) async throws -> (data: [UInt8], stat: ZKStat, watch: ZKWatch)?

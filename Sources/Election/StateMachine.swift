@@ -93,6 +93,10 @@ public struct ElectionEnvironment: Sendable {
     public let workloadFailures = FailureCounter()
     /// Since when no host of `--zk-servers` resolves (see `InitState`).
     let unresolved = FaultSince()
+    /// Since when the leader's confirmations have come back too late to cover a
+    /// write (cleared by every published write); past the session timeout the
+    /// leader steps down (see `LeaderState`).
+    let unconfirmed = FaultSince()
     /// Authentication failures in this process (only the first is logged loudly).
     let authFailures = FailureCounter()
 
@@ -152,11 +156,6 @@ public struct ElectionEnvironment: Sendable {
     }
 }
 
-/// Consecutive failures since the election last did real work; drives backoff.
-/// Only real work resets it (a file published, or a follower that waited a whole
-/// attempter-timeout undisturbed): reaching Attempter or Leader again does not,
-/// so a fault that persists across whole Leader → Failover → Init → Leader cycles
-/// backs off further each time instead of churning.
 /// Since when a fault has lasted without a break (nil: it is not happening).
 public final class FaultSince: Sendable {
     private let since = Mutex<ContinuousClock.Instant?>(nil)
@@ -171,6 +170,11 @@ public final class FaultSince: Sendable {
     func clear() { since.withLock { $0 = nil } }
 }
 
+/// Consecutive failures since the election last did real work; drives backoff.
+/// Only real work resets it (a file published, or a follower that waited a whole
+/// attempter-timeout undisturbed): reaching Attempter or Leader again does not,
+/// so a fault that persists across whole Leader → Failover → Init → Leader cycles
+/// backs off further each time instead of churning.
 public final class FailureCounter: Sendable {
     private let count = Mutex(0)
     public init() {}

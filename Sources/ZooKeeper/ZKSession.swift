@@ -1,6 +1,7 @@
 import CZooKeeper
 import Dispatch
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -171,6 +172,74 @@ public actor ZKSession {
         } accepting: {
             $0 == ZNONODE.rawValue
         }
+    }
+
+    /// Like `exists`, but answered only after the server has caught up with the
+    /// quorum's leader: a `sync` goes out first on the same connection, and the
+    /// server answers a session's requests in order. A server cut off from its
+    /// quorum cannot answer the sync, so a reply proves that the quorum was reachable
+    /// from our server after the request was sent (the lease rests on it; see
+    /// docs/design.md, "The lease").
+    public func syncedExists(_ path: String) async throws -> ZKStat? {
+        try await afterSync(path) { zh, context in
+            zoo_awexists(
+                zh, path, nil, nil, { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
+                context)
+        } decode: { payload in
+            guard case .stat(let rc, let stat) = payload else { throw ZKError.marshallingError }
+            return rc == ZNONODE.rawValue ? nil : stat
+        } accepting: {
+            $0 == ZNONODE.rawValue
+        }
+    }
+
+    /// Like `children`, behind a `sync` (see `syncedExists`).
+    public func syncedChildren(_ path: String) async throws -> [String] {
+        try await afterSync(path) { zh, context in
+            zoo_aget_children(
+                zh, path, 0,
+                { rc, strings, context in
+                    var names: [String] = []
+                    if let strings, let data = strings.pointee.data {
+                        for i in 0..<Int(strings.pointee.count) {
+                            if let name = data[i] { names.append(String(cString: name)) }
+                        }
+                    }
+                    complete(context, .strings(rc: rc, names, nil))
+                }, context)
+        } decode: { payload in
+            guard case .strings(_, let names, _) = payload else { throw ZKError.marshallingError }
+            return names
+        }
+    }
+
+    /// Sends a `sync` of `path` and, in the same turn, the request `start` makes;
+    /// returns the request's result once both succeeded. The library completes a
+    /// session's requests in the order it sent them, so the sync's result is known
+    /// when the request's arrives.
+    private func afterSync<T: Sendable>(
+        _ path: String, _ start: (OpaquePointer, UnsafeRawPointer) -> Int32,
+        decode: @escaping @Sendable (CompletionPayload) throws -> T,
+        accepting acceptable: @escaping @Sendable (Int32) -> Bool = { _ in false }
+    ) async throws -> T {
+        let registry = self.registry
+        let syncToken = registry.makeToken()
+        let synced = SyncOutcome()
+        _ = registry.register(syncToken) { payload in synced.record(payload) }
+        let result = try await call(
+            { zh, context in
+                let rc = zoo_async(
+                    zh, path, { rc, _, context in complete(context, .void(rc: rc)) },
+                    UnsafeRawPointer(bitPattern: syncToken)!)
+                guard rc == ZOK.rawValue else {
+                    registry.complete(syncToken, .void(rc: rc))
+                    return rc
+                }
+                return start(zh, context)
+            }, decode: decode, accepting: acceptable)
+        let rc = synced.rc ?? ZCONNECTIONLOSS.rawValue
+        guard rc == ZOK.rawValue else { throw ZKError(code: rc) ?? .other(code: rc) }
+        return result
     }
 
     /// A znode's data and stat, or nil when it does not exist.
@@ -382,6 +451,17 @@ public actor ZKSession {
             registry.cancel(requestToken)
         }
     }
+}
+
+/// The result of a `sync` sent ahead of another request (see `afterSync`).
+private final class SyncOutcome: Sendable {
+    private let value = Mutex<Int32?>(nil)
+    func record(_ payload: CompletionPayload) {
+        let rc: Int32
+        if case .cancelled = payload { rc = ZCONNECTIONLOSS.rawValue } else { rc = payload.rc }
+        value.withLock { $0 = rc }
+    }
+    var rc: Int32? { value.withLock { $0 } }
 }
 
 /// Hands a handle to the closing thread. Safe: the actor has dropped its reference

@@ -204,6 +204,10 @@ final class FakeSession: CoordinationSession {
         return stat
     }
 
+    /// One fake server is always in its quorum: a sync changes nothing.
+    func syncedExists(_ path: String) async throws -> ZKStat? { try await exists(path) }
+    func syncedChildren(_ path: String) async throws -> [String] { try await children(path) }
+
     func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)? {
         try checkConnected()
         return zk.tree.withLock { t in t.nodes[path].map { ($0.data, $0.stat) } }

@@ -425,6 +425,42 @@ extension StateTests {
         #expect(after.last == before.last, "no file on a confirmation older than half the session timeout")
     }
 
+    @Test func aLeaderWhoseConfirmationsStayLateForASessionTimeoutStepsDown() async throws {
+        // The same late round trips, but they have already kept every write from
+        // being covered for longer than the session timeout (4 s): the leader stops
+        // holding everyone back and closes its session, so its znode goes at once.
+        var faulty: FakeSession?
+        let (step, before, leader) = try await leaderAfterFirstFile { [env] _, session in
+            faulty = session
+            session.delayExistsReplies(by: .milliseconds(2100))
+            _ = env.unconfirmed.lasting(now: .now - .seconds(5))
+        }
+        guard case .next(let next as FailoverState, let reason)? = step else {
+            Issue.record("the leader did not step down: \(String(describing: step))")
+            return
+        }
+        #expect(next.session == nil, "a new session, at the back of the queue")
+        #expect(reason.code == .notConfirmed)
+        #expect(faulty?.closeCount == 1, "the session is closed")
+        #expect(zk.stat("/election/" + leader.candidate.name!) == nil, "its znode is gone at once")
+        #expect(try env.store.files().last == before.last)
+    }
+
+    @Test func aLeaderWhoseConfirmationsAreLateOnlyBrieflyKeepsItsSession() async throws {
+        var faulty: FakeSession?
+        let (step, _, leader) = try await leaderAfterFirstFile { _, session in
+            faulty = session
+            session.delayExistsReplies(by: .milliseconds(2100))
+        }
+        guard case .next(let next as FailoverState, _)? = step else {
+            Issue.record("expected Failover, got \(String(describing: step))")
+            return
+        }
+        #expect(next.session != nil)
+        #expect(faulty?.closeCount == 0)
+        #expect(zk.stat("/election/" + leader.candidate.name!) != nil)
+    }
+
     @Test func aZnodeGoneBeforeItsWatchFiresIsCaughtByTheConfirmingRoundTrip() async throws {
         let (step, before, _) = try await leaderAfterFirstFile { leader, _ in
             zk.deleteSilently("/election/" + leader.candidate.name!)

@@ -28,7 +28,7 @@ public struct AttempterState: ElectionState {
         do {
             while true {
                 let listed = ContinuousClock.now
-                let all = try await env.untilStopped { try await session.children(parent) }
+                let all = try await env.untilStopped { try await session.syncedChildren(parent) }
                 ignored.formIntersection(all)
                 let children = all.filter { !ignored.contains($0) }
                 let position = Decisions.position(ofPrefix: candidate.prefix, in: children)

@@ -71,9 +71,7 @@ public struct LeaderState: ElectionState {
                         guard try await confirm(env, path, &lease) else { return candidateGone(env) }
                     }
                     guard lease.mayWrite(session.health, now: .now) else {
-                        return .next(
-                            FailoverState(session: session, candidate: candidate),
-                            TransitionReason(.notConfirmed, "leadership not confirmed within half the session timeout"))
+                        return await notConfirmed(env, "leadership not confirmed within half the session timeout")
                     }
                     let file = ElectionFileName(token: token, counter: counter)
                     let content = FileContent(identity: env.identity, token: token, counter: counter).json
@@ -88,6 +86,7 @@ public struct LeaderState: ElectionState {
                             if removed > 0 { env.observer.filesDeleted(removed) }
                             env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
                         }
+                        env.unconfirmed.clear()
                         let failed = env.failures.reset()
                         if failed >= 2 {
                             // The repeats were logged at debug: say at once that they ended.
@@ -100,9 +99,7 @@ public struct LeaderState: ElectionState {
                         env.observer.writeFailed(error)
                         switch error.kind {
                         case .notPermitted:
-                            return .next(
-                                FailoverState(session: session, candidate: candidate),
-                                TransitionReason(.notConfirmed, "\(error)"))
+                            return await notConfirmed(env, "\(error)")
                         case .higherToken:
                             return await release(env, path, TransitionReason(.newerLeader, "\(error)"))
                         case .io, .notADirectory:
@@ -194,17 +191,43 @@ public struct LeaderState: ElectionState {
     }
 
     /// A round trip, sent now, that checks our znode exists and belongs to our
-    /// session; on success the lease is renewed from the moment it was sent.
+    /// session, behind a sync (a server cut off from its quorum cannot answer it);
+    /// on success the lease is renewed from the moment it was sent.
     private func confirm(_ env: ElectionEnvironment, _ path: String, _ lease: inout Lease) async throws -> Bool {
         let session = self.session
         let sent = ContinuousClock.now
-        guard let stat = try await env.untilStopped({ try await session.exists(path) }),
+        guard let stat = try await env.untilStopped({ try await session.syncedExists(path) }),
             stat.ephemeralOwner == session.sessionID
         else { return false }
         lease.confirmed(sentAt: sent)
         env.workload.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
         env.observer.confirmed(roundTrip: .now - sent, lease: lease)
         return true
+    }
+
+    /// The lease could not cover a write. Once that has lasted a session timeout
+    /// (across Failover and back), the leader steps down: it stops the command and
+    /// closes its session, so that its znode goes at once and a replica with a
+    /// healthy link leads, instead of one that cannot work holding everyone back.
+    /// Until then it keeps its place and tries again after Failover's backoff.
+    private func notConfirmed(_ env: ElectionEnvironment, _ detail: String) async -> Step {
+        let lasting = env.unconfirmed.lasting(now: .now)
+        guard lasting >= session.health.negotiatedTimeout else {
+            return .next(
+                FailoverState(session: session, candidate: candidate), TransitionReason(.notConfirmed, detail))
+        }
+        env.unconfirmed.clear()
+        await env.workload.stop(reason: "stepping down: the lease could not be kept")
+        await session.close()
+        env.logger.warning(
+            "stepping down: no write could be covered by the lease for a session timeout; session closed",
+            metadata: [
+                "lasting": "\(lasting)", "session": "\(session.sessionID.sessionHex)",
+                "token": "\(candidate.token.map { "\($0)" } ?? "-")",
+            ])
+        return .next(
+            FailoverState(session: nil),
+            TransitionReason(.notConfirmed, "\(detail) for \(lasting): stepped down, session closed"))
     }
 
     private func candidateGone(_ env: ElectionEnvironment) -> Step {
