@@ -21,6 +21,8 @@ public protocol CoordinationSession: AnyObject, Sendable {
     func children(_ path: String) async throws -> [String]
     func childrenAndWatch(_ path: String) async throws -> (names: [String], watch: ZKWatch)
     func delete(_ path: String, version: Int32) async throws
+    /// The operations as one transaction: all or none.
+    func multi(_ ops: [ZKOp]) async throws
     func createParents(_ path: String) async throws
     func close() async
 }

@@ -8,11 +8,15 @@ public struct Candidate: Sendable, Equatable {
     public var prefix: String
     public var name: String?
     public var token: Int64?
+    /// Its shadow exists (see `Shadows`): made with the candidate when a command is
+    /// configured, and before such a candidate leads.
+    public var shadowed: Bool
 
-    public init(prefix: String, name: String? = nil, token: Int64? = nil) {
+    public init(prefix: String, name: String? = nil, token: Int64? = nil, shadowed: Bool = false) {
         self.prefix = prefix
         self.name = name
         self.token = token
+        self.shadowed = shadowed
     }
 
     public static func forSession(replica: String, sessionID: Int64) -> Candidate {

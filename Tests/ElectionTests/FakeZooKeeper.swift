@@ -245,6 +245,25 @@ final class FakeSession: CoordinationSession {
         }
     }
 
+    /// Deletes and checks only (all the daemon sends), applied together or not at all.
+    func multi(_ ops: [ZKOp]) async throws {
+        try checkConnected()
+        try zk.mutate { t in
+            var nodes = t.nodes
+            for op in ops {
+                switch op {
+                case .delete(let path, _):
+                    guard nodes.removeValue(forKey: path) != nil else { throw ZKError.noNode }
+                case .check(let path, _):
+                    guard nodes[path] != nil else { throw ZKError.noNode }
+                case .create:
+                    throw ZKError.badArguments
+                }
+            }
+            t.nodes = nodes
+        }
+    }
+
     func createParents(_ path: String) async throws {
         var prefix = ""
         for component in path.split(separator: "/") {

@@ -212,6 +212,52 @@ import Testing
         await zk.stop()
     }
 
+    /// The leader's candidate deleted from outside while its command ignores SIGTERM:
+    /// the next replica leads at once (its files go on), but starts its command only
+    /// when the old one is gone, which the old leader says by removing its shadow.
+    /// Before, the two commands overlapped for up to the stop timeout (1.44 s measured).
+    @Test func anOutsideDeleteOfTheLeadersZnodeNeverRunsTwoCommands() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let beats = scratch.path + "/beats"
+        let script = scratch.path + "/stubborn-beats.sh"
+        try """
+        #!/bin/sh
+        trap '' TERM
+        while :; do echo "$ELECTION_REPLICA_ID $(date +%s%N)" >> \(beats); sleep 0.02; done
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        func lines() -> [(replica: String, ns: Int64)] {
+            ((try? String(contentsOfFile: beats, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                let parts = $0.split(separator: " ")
+                guard parts.count == 2, let ns = Int64(parts[1]) else { return nil }
+                return (String(parts[0]), ns)
+            }
+        }
+        let arguments = ["--exec-stop-timeout", "1500ms", "--", script]
+        let first = try Replica(id: "d1", scratch: scratch, servers: zk.connectString, extra: arguments)
+        try await eventually(within: .seconds(20), "d1's command beats") { lines().count >= 3 }
+        let second = try Replica(id: "d2", scratch: scratch, servers: zk.connectString, extra: arguments)
+        try await eventually(within: .seconds(10), "d2 waits") { second.state == "Attempter" }
+        let znode = try #require(
+            first.log.split(separator: "\n").last { $0.contains("msg=leading") }?
+                .split(separator: " ").first { $0.hasPrefix("znode=") }?.dropFirst("znode=".count))
+        let admin = try await AdminClient.connect(zk.connectString)
+        try await admin.delete(String(znode))
+        await admin.close()
+        try await eventually(within: .seconds(15), "d2's command beats") { lines().contains { $0.replica == "d2" } }
+        try await Task.sleep(for: .milliseconds(300))
+        let all = lines()
+        let lastOld = try #require(all.filter { $0.replica == "d1" }.map(\.ns).max())
+        let firstNew = try #require(all.filter { $0.replica == "d2" }.map(\.ns).min())
+        #expect(lastOld < firstNew, "d1's command beat \(Double(lastOld - firstNew) / 1e6) ms into d2's")
+        #expect(second.log.contains("starting ours when it is gone"), "d2 waited for the orphan shadow")
+        for r in [first, second] { r.signal(SIGTERM) }
+        for r in [first, second] { _ = await r.waitForExit(within: .seconds(10)) }
+        await zk.stop()
+    }
+
     @Test func aKilledDaemonsCommandDiesWithIt() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

@@ -53,6 +53,10 @@ public struct AttempterState: ElectionState {
                         env.logger.notice(
                             "own candidate znode is gone; creating a new one",
                             metadata: ["prefix": "\(candidate.prefix)"])
+                        // Not leading, so no command runs: its shadow must not make the
+                        // next leader wait.
+                        if candidate.shadowed, let old = candidate.name { await Shadows.delete(env, session, old) }
+                        candidate.shadowed = false
                         candidate.name = nil
                         candidate.token = nil
                     }
@@ -67,6 +71,10 @@ public struct AttempterState: ElectionState {
                     candidate.name = String(created.path.split(separator: "/").last ?? "")
                     candidate.token = created.stat.czxid
                     env.logger.debug("candidate created", metadata: ["znode": "\(created.path)"])
+                    if env.workload.isConfigured, let name = candidate.name {
+                        try await env.untilStopped { try await Shadows.create(env, session, name) }
+                        candidate.shadowed = true
+                    }
 
                 case .leader(let own):
                     candidate.name = own
@@ -85,6 +93,10 @@ public struct AttempterState: ElectionState {
                                     "candidate \(own) carries our prefix but belongs to another session"))
                         }
                         candidate.token = found.stat.czxid
+                    }
+                    if env.workload.isConfigured && !candidate.shadowed {
+                        try await env.untilStopped { try await Shadows.create(env, session, own) }
+                        candidate.shadowed = true
                     }
                     return .next(
                         LeaderState(session: session, candidate: candidate, confirmedAt: listed),

@@ -106,18 +106,26 @@ public struct InitState: ElectionState {
     /// short session without it (as Curator's namespaces and Kafka do).
     private func ensureElectionPath(_ env: ElectionEnvironment, _ session: any CoordinationSession) async throws {
         let path = env.config.electionPath
-        if try await session.exists(path) != nil { return }
-        do {
-            try await session.createParents(path)
-        } catch ZKError.noNode {
-            guard let chroot = try await env.sessions.ensureChroot() else { throw ZKError.noNode }
-            env.logger.notice("created the connect string's chroot", metadata: ["chroot": "\(chroot)"])
-            try await session.createParents(path)
+        if try await session.exists(path) == nil {
+            do {
+                try await session.createParents(path)
+            } catch ZKError.noNode {
+                guard let chroot = try await env.sessions.ensureChroot() else { throw ZKError.noNode }
+                env.logger.notice("created the connect string's chroot", metadata: ["chroot": "\(chroot)"])
+                try await session.createParents(path)
+            }
+        }
+        if env.workload.isConfigured, try await session.exists(env.config.shadowsPath) == nil {
+            try await session.createParents(env.config.shadowsPath)
         }
     }
 }
 
 extension ElectionConfig {
+    /// Where the candidates' shadows live (see `Shadows`): beside the election path,
+    /// so that listing the candidates never shows them.
+    public var shadowsPath: String { electionPath + "-shadows" }
+
     /// The election path as the server sees it: with the connect string's chroot.
     public var qualifiedElectionPath: String {
         (ServerList.split(zkServers).chroot ?? "") + electionPath

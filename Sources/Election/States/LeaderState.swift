@@ -45,7 +45,7 @@ public struct LeaderState: ElectionState {
         defer { if grant != nil { env.observer.leadership(nil) } }
         do {
             if lease.confirmedAt == nil {
-                guard try await confirm(env, path, &lease) else { return candidateGone(env) }
+                guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
             }
             grant = LeaderGrant(
                 token: token, znode: name, sinceMillis: WallClock.nowMillis(), lease: lease, session: session)
@@ -61,6 +61,8 @@ public struct LeaderState: ElectionState {
             var watch: ZKWatch?
             var command: (exit: OneShot<Int32>?, started: ContinuousClock.Instant)?
             var restartAt: ContinuousClock.Instant?
+            // Until no orphan shadow is left (see `Shadows`), the command waits; nil: clear.
+            var orphans: OrphanWait? = env.workload.isConfigured ? OrphanWait() : nil
             while true {
                 let now = ContinuousClock.now
                 if now >= nextWrite {
@@ -68,7 +70,7 @@ public struct LeaderState: ElectionState {
                     if !first { lease.writeFellDue(at: now) }
                     first = false
                     if !lease.mayWrite(session.health, now: .now) {
-                        guard try await confirm(env, path, &lease) else { return candidateGone(env) }
+                        guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
                     }
                     guard lease.mayWrite(session.health, now: .now) else {
                         return await notConfirmed(env, "leadership not confirmed within half the session timeout")
@@ -109,12 +111,17 @@ public struct LeaderState: ElectionState {
                     nextWrite += env.config.leaderTimeout
                     if nextWrite <= .now { nextWrite = .now + env.config.leaderTimeout }
                 } else if now >= (lease.confirmedAt ?? now) + renewEvery {
-                    guard try await confirm(env, path, &lease) else { return candidateGone(env) }
+                    guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
                 }
                 // The command starts after the first confirmed write, while the lease holds.
-                if env.workload.isConfigured, command == nil, restartAt.map({ $0 <= .now }) ?? true,
-                    let grant, let confirmedAt = lease.confirmedAt, lease.holds(session.health, now: .now)
-                {
+                let mayStart =
+                    env.workload.isConfigured && command == nil && grant != nil
+                    && (restartAt.map { $0 <= .now } ?? true) && lease.holds(session.health, now: .now)
+                if mayStart, var waiting = orphans {
+                    orphans = try await waiting.check(env, session) ? nil : waiting
+                    if orphans != nil { restartAt = min(.now + OrphanWait.pollEvery, waiting.until ?? .now) }
+                }
+                if mayStart, orphans == nil, let grant, let confirmedAt = lease.confirmedAt {
                     let exit = await env.workload.start(
                         grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)
                     command = (exit, .now)
@@ -123,7 +130,7 @@ public struct LeaderState: ElectionState {
                 if watch == nil {
                     // Armed after the first write, off the handover's critical path.
                     guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) else {
-                        return candidateGone(env)
+                        return await candidateGone(env)
                     }
                     watch = found.watch
                     if ResignRequest.isRequested(in: found.data) {
@@ -152,7 +159,7 @@ public struct LeaderState: ElectionState {
                         FailoverState(session: session, candidate: candidate),
                         TransitionReason(.sessionLost, "ZooKeeper session lost"))
                 case .watch(.deleted):
-                    return candidateGone(env)
+                    return await candidateGone(env)
                 case .watch:
                     watch = nil
                 case .workloadExited(let status):
@@ -230,8 +237,13 @@ public struct LeaderState: ElectionState {
             TransitionReason(.notConfirmed, "\(detail) for \(lasting): stepped down, session closed"))
     }
 
-    private func candidateGone(_ env: ElectionEnvironment) -> Step {
-        .next(
+    /// Our candidate is gone (deleted from outside, or now another session's): the
+    /// next replica may already lead. The command is stopped at once, and then its
+    /// shadow removed, which is what that replica waits for before it starts its own.
+    private func candidateGone(_ env: ElectionEnvironment) async -> Step {
+        await env.workload.stop(reason: "own candidate znode deleted")
+        if candidate.shadowed, let name = candidate.name { await Shadows.delete(env, session, name) }
+        return .next(
             AttempterState(session: session, candidate: nil),
             TransitionReason(.candidateGone, "own candidate znode deleted"))
     }
@@ -247,7 +259,12 @@ public struct LeaderState: ElectionState {
         // after ours is gone.
         await env.workload.stop(reason: reason.description)
         let session = self.session
-        _ = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
+        if candidate.shadowed, let name = candidate.name {
+            let ops = Shadows.releaseOps(env, name)
+            _ = await withDeadline(.seconds(2)) { try await session.multi(ops) }
+        } else {
+            _ = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
+        }
         return .next(
             FailoverState(session: session, needsInit: true, atLeast: atLeast),
             TransitionReason(reason.code, "\(reason.description); leadership released"))
@@ -257,4 +274,33 @@ public struct LeaderState: ElectionState {
     static let healthyRun: Duration = .seconds(10)
     /// The first backoff after a quick exit of the command; it doubles per quick exit in a row.
     static let commandBackoffBase: Duration = .seconds(1)
+}
+
+/// A new leader's wait for orphan shadows (see `Shadows`) before its command starts.
+struct OrphanWait {
+    /// When the wait ends even if an orphan is left: its holder's watchdog has
+    /// stopped its command by then. Nil until an orphan was seen.
+    var until: ContinuousClock.Instant?
+    var logged = false
+    static let pollEvery: Duration = .milliseconds(100)
+
+    /// True when the command may start: no orphan left, or the longest of their
+    /// session timeouts has passed since they were first seen.
+    mutating func check(_ env: ElectionEnvironment, _ session: any CoordinationSession) async throws -> Bool {
+        let found = try await env.untilStopped { try await Shadows.orphans(env, session) }
+        if found.isEmpty { return true }
+        let now = ContinuousClock.now
+        let until = self.until ?? now + (found.map(\.timeout).max() ?? .zero)
+        self.until = until
+        if !logged {
+            logged = true
+            env.logger.warning(
+                """
+                a previous leader's candidate was deleted while its command may still run; \
+                starting ours when it is gone, at most one session timeout from now
+                """,
+                metadata: ["orphans": "\(found.map(\.name))", "wait_ms": "\((until - now).milliseconds)"])
+        }
+        return now >= until
+    }
 }
