@@ -1,5 +1,14 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Checks the history that election files record (docs/design.md, "Invariants"): no overlap of leaders,
 /// no partial or unparsable file, capacity kept, counters without gaps or repeats.
+///
+/// Overlap is judged twice: by the times written inside the files, and by when each
+/// file appeared, its change time (`rename` sets it). Only the second sees a file
+/// that an old leader, paused between its last check and the rename, published
+/// late with an old timestamp inside.
 public struct HistoryVerifier: Sendable {
     /// One election file as read back.
     public struct Record: Sendable, Equatable {
@@ -8,6 +17,9 @@ public struct HistoryVerifier: Sendable {
         public var content: FileContent
         /// The content's time, in milliseconds since 1970.
         public var writtenAt: Int64
+        /// When the file appeared in its directory (its ctime), in nanoseconds since
+        /// 1970; nil when not judged by it (copies).
+        public var appearedAt: Int64?
     }
 
     /// What `verify` found.
@@ -33,8 +45,14 @@ public struct HistoryVerifier: Sendable {
     }
 
     public var capacity: Int?
+    /// Judge by when files appeared, too. Off for copies of the files (an archive),
+    /// whose change times are the copy's.
+    public var byAppearance: Bool
 
-    public init(capacity: Int?) { self.capacity = capacity }
+    public init(capacity: Int?, byAppearance: Bool = true) {
+        self.capacity = capacity
+        self.byAppearance = byAppearance
+    }
 
     public func verify(directories: [String]) -> Report {
         var report = Report()
@@ -60,7 +78,7 @@ public struct HistoryVerifier: Sendable {
             }
         }
         report.files = records.count
-        report.violations += overlaps(records) + counterProblems(records)
+        report.violations += overlaps(records) + lateAppearances(records) + counterProblems(records)
         report.tokens = Array(Set(records.map(\.name.token))).sorted()
         report.leaders = report.tokens.compactMap { token in
             records.first { $0.name.token == token }.map { "\($0.content.replica)@\(token)" }
@@ -87,7 +105,14 @@ public struct HistoryVerifier: Sendable {
         guard let millis = WallClock.parse(content.time) else {
             return .failure(Problem(text: "\(path): unparsable time \(content.time)"))
         }
-        return .success(Record(directory: directory, name: name, content: content, writtenAt: millis))
+        var appeared: Int64?
+        if byAppearance {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return .failure(Problem(text: "\(path): unreadable")) }
+            appeared = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+        }
+        return .success(
+            Record(directory: directory, name: name, content: content, writtenAt: millis, appearedAt: appeared))
     }
 
     /// A file of a lower token written after the first file of a higher token means
@@ -108,6 +133,26 @@ public struct HistoryVerifier: Sendable {
         return problems
     }
 
+    /// A file of a lower token that appeared after the first file of a higher token
+    /// appeared was published by a leader that had lost its term, whatever time it
+    /// wrote inside.
+    func lateAppearances(_ records: [Record]) -> [String] {
+        let seen = records.compactMap { record in record.appearedAt.map { (record, $0) } }
+        var problems: [String] = []
+        var highest: (record: Record, at: Int64)?
+        for (record, at) in seen.sorted(by: { ($0.1, $0.0.name) < ($1.1, $1.0.name) }) {
+            if let top = highest, record.name.token < top.record.name.token, at > top.at {
+                let late = Double(at - top.at) / 1e6
+                problems.append(
+                    "late: \(record.directory)/\(record.name.name) (token \(record.name.token)) appeared "
+                        + "\(late.formatted2) ms after \(top.record.directory)/\(top.record.name.name) "
+                        + "(token \(top.record.name.token))")
+            }
+            if highest == nil || record.name.token > highest!.record.name.token { highest = (record, at) }
+        }
+        return problems
+    }
+
     /// Within one leader's term the counters that remain must be consecutive and unique.
     func counterProblems(_ records: [Record]) -> [String] {
         var problems: [String] = []
@@ -123,5 +168,14 @@ public struct HistoryVerifier: Sendable {
             }
         }
         return problems.sorted()
+    }
+}
+
+extension Double {
+    /// Two decimals, without Foundation.
+    fileprivate var formatted2: String {
+        let hundredths = Int64((self * 100).rounded())
+        let fraction = abs(hundredths % 100)
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 }

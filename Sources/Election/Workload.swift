@@ -50,8 +50,13 @@ public enum ExitPolicy: String, Sendable, CaseIterable {
 /// process group must be gone before this replica's session could expire on the
 /// server, so before any other replica may start its copy.
 public enum WorkloadTiming {
-    /// Kept free between the watchdog's kill and the earliest possible expiry.
-    public static let margin: Duration = .milliseconds(500)
+    /// Kept free between the watchdog's kill and the earliest possible expiry: a
+    /// tenth of the session timeout, at least 0.5 s. It absorbs the watchdog's own
+    /// lateness (scheduling under a command that keeps every core busy, measured by
+    /// `make chaos`) and clock-rate differences, which both grow with the timeout.
+    public static func margin(sessionTimeout: Duration) -> Duration {
+        max(.milliseconds(500), sessionTimeout / 10)
+    }
 
     /// The latest moment the command may still run for a confirmation sent at
     /// `confirmedAt`: the session lives at least until `confirmedAt + timeout`, the
@@ -60,14 +65,16 @@ public enum WorkloadTiming {
     public static func deadline(
         confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration, stopTimeout: Duration
     ) -> ContinuousClock.Instant {
-        confirmedAt + min(sessionTimeout / 2, sessionTimeout - stopTimeout - margin)
+        confirmedAt + min(sessionTimeout / 2, sessionTimeout - stopTimeout - margin(sessionTimeout: sessionTimeout))
     }
 
     /// Nil when `stopTimeout` fits `sessionTimeout`; otherwise what to change.
     public static func problem(sessionTimeout: Duration, stopTimeout: Duration) -> String? {
+        let margin = margin(sessionTimeout: sessionTimeout)
         let room = sessionTimeout / 2 - margin
         guard stopTimeout > room else { return nil }
-        let needed = (stopTimeout + margin) * 2
+        // The smallest timeout T with T/2 − margin(T) ≥ stopTimeout.
+        let needed = max((stopTimeout + .milliseconds(500)) * 2, stopTimeout * 5 / 2)
         // A session too short for any stop timeout gets no "lower it to at most 0s".
         let lower =
             room > .zero

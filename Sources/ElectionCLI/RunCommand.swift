@@ -199,6 +199,14 @@ struct RunCommand: AsyncParsableCommand {
                     command: command, stopTimeout: resolved.stopTimeout, fileDir: config.fileDir,
                     replica: config.replicaID,
                     stateFileLock: { sessions.stateFileLock }), logger: logger)
+        if supervisor != nil && config.zkAuth == nil {
+            // Once, at notice: a deliberate choice of many deployments, not a fault.
+            logger.notice(
+                """
+                the election's znodes have the open ACL (no --zk-auth-file, ELECTION_ZK_AUTH_FILE): anyone who \
+                can reach ZooKeeper can delete the leader's znode and so move the command to another replica
+                """)
+        }
         var env = ElectionEnvironment(
             config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
         env.tracksLeader = server != nil

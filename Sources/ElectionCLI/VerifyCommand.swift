@@ -14,8 +14,11 @@ struct VerifyCommand: ParsableCommand {
             Reads every election file in the directories (one per replica, or one shared volume) and checks: \
             no file of a lower fencing token was written after the first file of a higher token; every file \
             is complete and parses; no directory holds more than --capacity files; within each leader's term \
-            the counters have no gaps or repeats. Times come from the files, so replicas on different hosts \
-            need synchronised clocks for the overlap check. Exits 0 when all holds, 1 on a violation, 64 \
+            the counters have no gaps or repeats. The overlap check is made twice: by the times written \
+            inside the files, and by when each file appeared (its change time, which the rename that \
+            publishes it sets): only the second sees a file that a paused leader published late. Replicas \
+            on different hosts need synchronised clocks for both. On copies of the files (an archive), pass \
+            --copies: their change times are the copy's. Exits 0 when all holds, 1 on a violation, 64 \
             when a directory cannot be read (a typo is not split brain).
             """)
 
@@ -25,6 +28,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Most election files a directory may hold (the replicas' --storage-capacity).")
     var capacity: Int?
 
+    @Flag(help: "The directories hold copies: judge overlap by the times inside the files only.")
+    var copies = false
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -45,7 +50,7 @@ struct VerifyCommand: ParsableCommand {
                 throw ConfigError(flag: "verify DIR", environmentVariable: "", problem: "\(directory): not a directory")
             }
         }
-        let report = HistoryVerifier(capacity: capacity).verify(directories: directories)
+        let report = HistoryVerifier(capacity: capacity, byAppearance: !copies).verify(directories: directories)
         if json {
             print(report.json)
         } else {

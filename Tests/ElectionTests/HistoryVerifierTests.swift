@@ -35,10 +35,42 @@ import Testing
         try put(a, token: 10, counter: 1, at: 0)
         try put(b, token: 12, counter: 1, at: 1)
         try put(a, token: 10, counter: 2, at: 2)  // the zombie
-        let report = HistoryVerifier(capacity: nil).verify(directories: [a.path, b.path])
+        // Judged by the times inside only: the files here also appeared in that order.
+        let report = HistoryVerifier(capacity: nil, byAppearance: false).verify(directories: [a.path, b.path])
         #expect(report.violations.count == 1)
         #expect(report.violations.first?.hasPrefix("overlap:") == true)
     }
+
+    /// A leader paused before its rename publishes a file of its old term late, with
+    /// an old time inside: only the order in which files appeared shows it.
+    @Test func aLowerTokenThatAppearsAfterAHigherOneIsLateWhateverItsTimeSays() throws {
+        let a = TempDir()
+        let b = TempDir()
+        try put(a, token: 10, counter: 1, at: 0)
+        try appearLater()
+        try put(b, token: 12, counter: 1, at: 2)
+        try appearLater()
+        try put(a, token: 10, counter: 2, at: 1)  // written at 1, published after 12's first file
+        let byContent = HistoryVerifier(capacity: nil, byAppearance: false).verify(directories: [a.path, b.path])
+        #expect(byContent.ok, "the times inside say nothing wrong")
+        let report = HistoryVerifier(capacity: nil).verify(directories: [a.path, b.path])
+        #expect(report.violations.count == 1, "\(report.violations)")
+        #expect(report.violations.first?.hasPrefix("late:") == true)
+    }
+
+    @Test func filesThatAppearedInTokenOrderAreNotLate() throws {
+        let a = TempDir()
+        try put(a, token: 10, counter: 1, at: 0)
+        try appearLater()
+        try put(a, token: 12, counter: 1, at: 1)
+        try appearLater()
+        try put(a, token: 12, counter: 2, at: 2)
+        #expect(HistoryVerifier(capacity: nil).verify(directories: [a.path]).ok)
+    }
+
+    /// Change times come from the kernel's coarse clock (a tick, up to 10 ms): files
+    /// made within one tick appear at the same instant, which is never "late".
+    func appearLater() throws { try Task.checkCancellation(); usleep(25_000) }
 
     @Test func partialFileCapacityAndCounterGapsAreViolations() throws {
         let dir = TempDir()

@@ -13,4 +13,8 @@ int cprocess_pipe_cloexec(int fds[2]);
 // descriptor from `low` up, so it inherits nothing but stdin, stdout and stderr.
 int cprocess_addclosefrom(posix_spawn_file_actions_t *actions, int low);
 
+// Lowers the calling thread's nice value by up to `steps`, as far as CAP_SYS_NICE or
+// RLIMIT_NICE allow (nothing without either); returns the nice value it runs at.
+int cprocess_raise_priority(int steps);
+
 #endif
