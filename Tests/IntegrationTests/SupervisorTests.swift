@@ -506,7 +506,7 @@ import Testing
         let work = try Workload(scratch)
         let capped = try Replica(
             id: "c1", scratch: scratch, servers: zk.connectString, sessionTimeout: "7s",
-            extra: ["--exec-stop-timeout", "3s", "--", work.script])
+            extra: ["--exec-stop-timeout", "2s", "--", work.script])
         #expect(await capped.waitForExit(within: .seconds(15)) == 64)
         let lines = capped.log.split(separator: "\n")
         #expect(lines.contains { $0.contains("granted") && $0.contains("level=info") && $0.contains("granted=4s") })

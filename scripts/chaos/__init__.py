@@ -3,9 +3,10 @@ loopback and three replicas of the release binary.
 
 Every fault is repeated ROUNDS times. After each one the suite checks that
 exactly one leader is working again within session timeout + 2 s of the heal
-(for killed leaders: of the kill), counts zombie writes, and runs
+(for killed leaders: of the kill), counts zombie writes, runs
 `election verify` over every replica's directory (with --capacity) and over an
-archive of every file the suite has seen (no capacity: the whole history).
+archive of every file the suite has seen (no capacity: the whole history), and
+judges the files by when they appeared (below).
 
     ROUNDS=1 BINARY=.build/release/election PYTHONPATH=scripts python3 -m chaos
 
@@ -14,7 +15,8 @@ archive of every file the suite has seen (no capacity: the whole history).
 Environment:
   ROUNDS   repetitions of each fault (default 1)
   BINARY   the election executable (default .build/release/election)
-  FAULTS   comma-separated fault names to run (default: all; see faults.py)
+  FAULTS   comma-separated fault names to run (default: all but the optional
+           ones, which run only when named: watchdog-daemon-kill; see faults.py)
   KEEP=1   keep the work directory (logs, ZooKeeper data, archived files)
 
 The topology: each replica reaches ZooKeeper only through its own TCP proxy
@@ -30,6 +32,18 @@ timeout into the blackhole; any file written more than the session timeout into
 a quorum loss. Besides `election verify`, the poller (every 25 ms) checks that
 each file in a replica's directory names that replica as its writer.
 
+Late appearances: verify compares the times written inside the files, and the
+archive's copies lose when a file appeared; a leader paused just before its
+rename publishes an old term's file late, with an old time inside. So the poller
+records for every file the moment it appeared, its st_ctime_ns at first sight
+(the rename sets it, on tmpfs too; fstat on the open file, so an unlink under the
+poller does not count), or, for a file gone or unlinked by then, the poller's
+listings (absent at the start of the previous one, present at the end of this
+one). A file of a lower fencing token that surely appeared after a file of a
+higher token had appeared, in any replica's directory, is a late appearance
+(verify's "never a lower token after a higher", by appearance): a column of the
+table, and a failed round (observation.late_appearances).
+
 The supervised command (supervised.py, run last): the replicas are restarted
 with `--exec-stop-timeout 400ms --on-exit resign -- CMD`, CMD a stand-in
 (workload.py) that stamps its start, a beat every 25 ms and its stop on SIGTERM
@@ -37,9 +51,40 @@ into one log shared by all replicas (CLOCK_MONOTONIC). Faults: the leader's
 daemon SIGKILLed (the watchdog stops the child), SIGSTOPped past the session
 timeout, its ZooKeeper connection blackholed; a child that ignores SIGTERM and a
 shell pipeline with grandchildren under a leader SIGTERM; a child that exits 1
-at once for 10 s. Checked from the stamps: no two children alive at once (no
-tolerance), the handover gap, no process of an old command group left, no
-churn; and after the suite, no command process left at all.
+at once for 10 s. And the holes of issue 20, each with a child that ignores
+SIGTERM (so that only the SIGKILL a stop timeout later ends it):
+  restart-after-kill         the leader's daemon SIGKILLed and started again at
+                             once (same arguments and state file; within ~2 ms):
+                             the restarted daemon must wait for the state file's
+                             lock, which the old watchdog holds until the old
+                             command is gone
+  restart-after-double-term  the same after two SIGTERMs 50 ms apart (the second
+                             makes the daemon _exit(143))
+  outside-delete-stubborn    the leader's candidate znode deleted from outside
+                             (the suite's own ZooKeeper session, zkwire.py): the
+                             successor must not start its command before the old
+                             one is gone
+  watchdog-kill              the leader's `election watchdog` SIGKILLed: the daemon
+                             must kill its command at once and give up leading;
+                             then the daemon SIGKILLed: nothing of it may run on
+  watchdog-daemon-kill       (optional: a hole no fix covers yet) the daemon and
+                             its watchdog SIGKILLed together, microseconds apart,
+                             as `pkill -9 election` does: the command must not
+                             outlive both
+  watchdog-stop              the watchdog SIGSTOPped (SIGCONT at the end) while its
+                             daemon renews: the daemon must kill its command at its
+                             next renewal and go on (back to Attempter)
+  cpu-hog-pause              the child keeps every CPU busy (a busy loop per CPU in
+                             its group), then its daemon is SIGSTOPped past the
+                             session timeout: the watchdog alone must stop the
+                             group in time; its lateness is measured (the child's
+                             ignored SIGTERM, stamped under SCHED_FIFO, against
+                             the deadline of the last confirmation, taken from
+                             the proxy's view of that request)
+Checked from the stamps: no two children alive at once (no tolerance; the
+longest overlap is reported), the handover gap, when the next child started, no
+process of an old command group left, no churn; and after the suite, no command
+process left at all.
 
 Needs root (mounts). Everything the suite starts (replicas, ZooKeeper servers,
 zkCli runs, mounts) is tracked and undone on every way out: normal end, an
@@ -57,6 +102,7 @@ The package:
   faults       the fault kinds: a registry, one decorated function per kind
   workload     the supervised command's stand-in, its stamps, the process scans
   supervised   the fault kinds of the supervised command (registered last)
+  zkwire       the suite's own ZooKeeper client (a delete as an outsider's)
   report       per-round Results, the table, the JSON, the summary line
   suite        the run: setup, every fault x ROUNDS, restore/verify, teardown
   __main__     environment, signals, cleanup on every way out, exit status

@@ -71,7 +71,7 @@ def main():
         die(f"chaos: ROUNDS must be a whole number of at least 1, not '{os.environ.get('ROUNDS')}'")
     binary = resolve_binary(os.environ.get("BINARY", ".build/release/election"))
     names = faults.names()
-    selected = [s.strip() for s in os.environ.get("FAULTS", "").split(",") if s.strip()] or names
+    selected = [s.strip() for s in os.environ.get("FAULTS", "").split(",") if s.strip()] or faults.default_names()
     unknown = [s for s in selected if s not in names]
     if unknown:
         die(f"chaos: unknown fault(s) {', '.join(unknown)}; known: {', '.join(names)}")

@@ -41,26 +41,35 @@ class Fault(NamedTuple):
     label: str
     run: Callable  # run(suite, res, leader, token) -> (t_heal, working or None)
     variant: str = None  # the replicas' supervised command (workload.py), None: none
+    optional: bool = False  # run only when FAULTS names it
 
 
 FAULTS = []  # every registered Fault, in run order
 
 
-def fault(key, label, variant=None):
+def fault(key, label, variant=None, optional=False):
     """Registers the decorated function as the fault kind `key`; `variant`:
-    the replicas run that supervised command (workload.Workload.command) for it."""
+    the replicas run that supervised command (workload.Workload.command) for it;
+    `optional`: not in the default selection (a hole no fix covers yet), run when
+    FAULTS names it."""
 
     def register(fn):
         if any(f.key == key for f in FAULTS):
             raise ValueError(f"fault kind {key!r} registered twice")
-        FAULTS.append(Fault(key, label, fn, variant))
+        FAULTS.append(Fault(key, label, fn, variant, optional))
         return fn
 
     return register
 
 
 def names():
+    """Every registered kind, optional ones too (what FAULTS may name)."""
     return [f.key for f in FAULTS]
+
+
+def default_names():
+    """The kinds run when FAULTS is not set."""
+    return [f.key for f in FAULTS if not f.optional]
 
 
 def select(keys):

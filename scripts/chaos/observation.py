@@ -2,11 +2,25 @@
 replica writes, the file events it records, the replicas' logged transitions,
 and the checks built on them: a working leader within the deadline, an old
 leader that left Leader and rejoined, `election verify` over the directories
-and over the archive of every file seen.
+and over the archive of every file seen, and the order in which files appeared.
+
+When a file appeared: the poller stats it at first sight (fstat on the open
+file, before reading it) and takes its st_ctime_ns, which the rename that
+publishes it sets (tmpfs too; from the kernel's coarse clock, up to a tick
+behind); a file gone before it could be opened, or unlinked by then (its ctime
+is then the unlink's), gets the poller's listings instead: absent at the start
+of the previous listing of its directory, present at the end of this one.
+`late_appearances` counts a file of a lower fencing token that surely appeared
+after a file of a higher token had appeared, in any replica's directory: verify's
+rule "never a lower token after a higher", judged by when the files appeared
+rather than by the times written in them (a leader paused before its rename can
+publish an old term's file late, with an old time inside; verify cannot see it
+in the archive's copies, which lose the ctime).
 
 `Observations` is a mixin of the suite (suite.Chaos): it expects `replicas`,
 `poller`, `zk`, `binary`, `work` and `seen_violations` on the instance."""
 
+import bisect
 import json
 import os
 import threading
@@ -20,12 +34,29 @@ from .common import (
 # ---- the directory poller: sees (and archives) every file any replica writes ------
 
 
-class FileEvent:
-    __slots__ = ("replica", "name", "token", "counter", "time", "seen", "pid", "writer")
+# A ctime is read from the kernel's coarse clock: up to one tick (at most 10 ms at
+# HZ=100) behind the moment of the rename. Only a comparison of a ctime with one of
+# the poller's own times needs this slack; two ctimes come from the same clock.
+COARSE_TICK = 0.010
 
-    def __init__(self, replica, name, token, counter, t, seen, pid, writer):
+
+class FileEvent:
+    """A file as first seen: `time` is the time written in it (else `seen`), `seen`
+    when the poller read it; `appeared` when it appeared in its directory (its
+    ctime, `appeared_by` "ctime"; or, `appeared_by` "poll", the end of the
+    listing that found it), `appeared_lo` the earliest it can have appeared (its
+    ctime; or the start of the listing before, which did not have it)."""
+
+    __slots__ = ("replica", "name", "token", "counter", "time", "seen", "pid", "writer", "appeared", "appeared_lo",
+                 "appeared_by")
+
+    def __init__(self, replica, name, token, counter, t, seen, pid, writer, appeared=None, appeared_lo=None,
+                 appeared_by="poll"):
         self.replica, self.name, self.token, self.counter = replica, name, token, counter
         self.time, self.seen, self.pid, self.writer = t, seen, pid, writer
+        self.appeared = seen if appeared is None else appeared
+        self.appeared_lo = self.appeared if appeared_lo is None else appeared_lo
+        self.appeared_by = appeared_by
 
     def as_dict(self):
         return {k: getattr(self, k) for k in self.__slots__}
@@ -37,6 +68,7 @@ class Poller:
         self.lock = threading.Lock()
         self.events = []
         self.known = {r.name: set() for r in replicas}
+        self.listed = {}  # replica -> when its last listing that worked began
         self.max_token = 0
         self.missed = 0  # files that vanished before they could be read
         self.anomalies = []  # e.g. a file in r1's directory written by r2
@@ -60,24 +92,34 @@ class Poller:
             time.sleep(POLL)
 
     def scan(self, r):
+        began = time.time()
         try:
             names = os.listdir(r.dir)
         except OSError:
             return
+        listed = time.time()
+        before, self.listed[r.name] = self.listed.get(r.name), began
         known = self.known[r.name]
         for n in sorted(names):
             m = FILE_RE.match(n)
             if not m or n in known:
                 continue
             seen = time.time()
+            st = None
             try:
                 with open(os.path.join(r.dir, n), "rb") as f:
+                    st = os.fstat(f.fileno())
                     data = f.read()
             except FileNotFoundError:
                 data = None
             except OSError:
                 continue
             known.add(n)
+            if st is not None and st.st_nlink > 0:
+                appeared = lo = st.st_ctime_ns / 1e9
+                by = "ctime"
+            else:  # gone, or unlinked under us (ctime = the unlink's): the listings
+                appeared, lo, by = listed, (before if before is not None else 0.0), "poll"
             token, counter = int(m.group(1)), int(m.group(2))
             t, pid, writer = seen, None, None
             if data is None:
@@ -93,7 +135,7 @@ class Poller:
                     f.write(data)
                 if writer is not None and writer != r.name:
                     self.anomalies.append(f"{r.name}/{n} was written by {writer}")
-            ev = FileEvent(r.name, n, token, counter, t, seen, pid, writer)
+            ev = FileEvent(r.name, n, token, counter, t, seen, pid, writer, appeared, lo, by)
             with self.lock:
                 self.events.append(ev)
                 self.max_token = max(self.max_token, token)
@@ -101,6 +143,10 @@ class Poller:
     def snapshot(self):
         with self.lock:
             return list(self.events), self.max_token
+
+    def late_appearances(self):
+        """late_appearances() over every file seen so far."""
+        return late_appearances(self.snapshot()[0])
 
     def steady(self, since, exclude=None):
         """A working leader: for at least STEADY_WINDOW only one replica gained
@@ -125,6 +171,40 @@ class Poller:
         if now - first < STEADY_WINDOW:
             return None  # the only writer, but not for long enough yet
         return rep, tok, first
+
+
+def late_appearances(events):
+    """Files of a lower token that surely appeared after a file of a higher token
+    had appeared (any directories): [((replica, name), message)], one per late
+    file, naming the highest token that had appeared before it. "Surely": the
+    late file's earliest possible appearance (`appeared_lo`) is after the other's
+    latest (`appeared`; plus COARSE_TICK when a ctime is compared with a
+    listing's time); two ctimes are compared as they are."""
+    evs = sorted(events, key=lambda e: e.appeared)
+    found = []
+    # Two orders of the earlier files: as a ctime file sees them, and as a file
+    # known by the listings alone sees them (a ctime then gets its tick).
+    tables = {}
+    for by in ("ctime", "poll"):
+        keyed = sorted(((e.appeared + (COARSE_TICK if by == "poll" and e.appeared_by == "ctime" else 0.0), e)
+                        for e in evs), key=lambda p: p[0])
+        keys, best, top = [], [], None
+        for k, e in keyed:
+            if top is None or e.token > top.token:
+                top = e
+            keys.append(k)
+            best.append(top)
+        tables[by] = (keys, best)
+    for e in evs:
+        keys, best = tables["ctime" if e.appeared_by == "ctime" else "poll"]
+        i = bisect.bisect_left(keys, e.appeared_lo)  # every file surely there before e
+        if i and best[i - 1].token > e.token:
+            h = best[i - 1]
+            found.append(((e.replica, e.name),
+                          f"{e.replica}/{e.name} (token {e.token}) appeared {(e.appeared_lo - h.appeared) * 1000:.1f} ms "
+                          f"after {h.replica}/{h.name} of the higher token {h.token} "
+                          f"(by {e.appeared_by} / {h.appeared_by})"))
+    return found
 
 
 # ---- checks on what was seen ---------------------------------------------------------
@@ -242,9 +322,23 @@ class Observations:
             if v not in self.seen_violations:
                 self.seen_violations.add(v)
                 res.violations.append(v)
-        if res.violations:
+        self.check_appearances(res)
+        if res.violations or res.late:
             for r in self.replicas:
                 res.evidence[f"{r.name} files"] = sorted(os.listdir(r.dir))
+
+    def check_appearances(self, res):
+        """Files that appeared after a file of a higher token (late_appearances)
+        not reported before: into res.late, with the events as evidence."""
+        reported = self.__dict__.setdefault("late_reported", set())
+        events = None
+        for key, msg in self.poller.late_appearances():
+            if key in reported:
+                continue
+            reported.add(key)
+            res.late.append(msg)
+            events = events or {(e.replica, e.name): e for e in self.poller.snapshot()[0]}
+            res.evidence.setdefault("late files", []).append(events[key].as_dict())
 
     def file_events(self, pred):
         events, _ = self.poller.snapshot()

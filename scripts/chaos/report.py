@@ -25,6 +25,7 @@ class Result:
         self.longest_gap = None  # longest time without any file written, around the fault
         self.missed = []
         self.violations = []
+        self.late = []  # files of a lower token that appeared after one of a higher token
         self.zombies = []
         self.failures = []
         self.notes = {}
@@ -36,12 +37,19 @@ class Result:
         self.child_stop = None  # seconds from the fault to the old child's last sign of life
         self.leftovers = []  # processes of old command groups (or watchdogs) after the heal
         self.churn = None  # cmd-exit-churn: starts and candidates created in the window
+        self.next_start = None  # seconds from the fault to the next child's start (another than the old)
+        self.lateness = None  # cpu-hog-pause: seconds from the watchdog's deadline to the child's SIGTERM
 
     def ok(self):
-        return not (self.missed or self.violations or self.zombies or self.failures or self.overlaps or self.leftovers)
+        return not (self.missed or self.violations or self.late or self.zombies or self.failures or self.overlaps
+                    or self.leftovers)
+
+    def longest_overlap(self):
+        """Seconds two children overlapped at most (a negative handover gap), or 0."""
+        return max([-g for g in self.gaps if g < 0], default=0.0)
 
     def as_dict(self):
-        return dict(self.__dict__)
+        return {**self.__dict__, "longest_overlap": self.longest_overlap()}
 
 
 def fmt_times(values):
@@ -54,6 +62,12 @@ def fmt_gaps(values):
     if not values:
         return "-"
     return f"{min(values) * 1000:.0f} / {statistics.median(values) * 1000:.0f} / {max(values) * 1000:.0f} ms"
+
+
+def fmt_gaps_signed(values):
+    if not values:
+        return "-"
+    return f"{statistics.median(values) * 1000:+.0f} / {max(values) * 1000:+.0f} ms"
 
 
 def summarize(results, fault_list):
@@ -71,6 +85,9 @@ def summarize(results, fault_list):
                 "overlaps": sum(len(r.overlaps) for r in rs),
                 "handover_gaps": [g for r in rs for g in r.gaps],
                 "child_stop": [r.child_stop for r in rs if r.child_stop is not None],
+                "longest_overlap": max(r.longest_overlap() for r in rs),
+                "next_start": [r.next_start for r in rs if r.next_start is not None],
+                "lateness": [r.lateness for r in rs if r.lateness is not None],
                 "leftovers": sum(len(r.leftovers) for r in rs),
                 "churn_starts": [c["starts"] for c in churn],
                 "churn_candidates": [c["candidates_created"] for c in churn],
@@ -81,6 +98,7 @@ def summarize(results, fault_list):
                 "label": label,
                 "repetitions": len(rs),
                 "violations": sum(len(r.violations) for r in rs),
+                "late_appearances": sum(len(r.late) for r in rs),
                 "zombie_writes": sum(len(r.zombies) for r in rs),
                 "missed_deadlines": sum(1 for r in rs if r.missed),
                 "other_failures": sum(len(r.failures) for r in rs),
@@ -96,13 +114,14 @@ def summarize(results, fault_list):
 
 def print_table(rows):
     print()
-    print(f"| fault | reps | violations | zombie writes | missed deadlines (> {DEADLINE:g} s) "
+    print(f"| fault | reps | violations | late appearances | zombie writes | missed deadlines (> {DEADLINE:g} s) "
           "| working leader after heal (median / max) | takeover during fault (median / max) "
           "| longest write gap (median / max) | other failures |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['label']} | {r['repetitions']} | {r['violations']} | {r['zombie_writes']} "
+            f"| {r['label']} | {r['repetitions']} | {r['violations']} | {r.get('late_appearances', 0)} "
+            f"| {r['zombie_writes']} "
             f"| {r['missed_deadlines']} | {fmt_times(r['after_heal'])} | {fmt_times(r['takeover'])} "
             f"| {fmt_times(r['longest_gap'])} | {r['other_failures']} |"
         )
@@ -110,26 +129,34 @@ def print_table(rows):
     print("after heal: from the heal (killed replicas: from the kill; operator deletes: from the old leader")
     print("logging it) to the first file of the leader that is then the only one writing. takeover: from the")
     print("fault to the first file of another replica while the fault lasts. longest write gap: the longest")
-    print("time in which no replica wrote a file, from the fault to the end of its check.")
+    print("time in which no replica wrote a file, from the fault to the end of its check. late appearances:")
+    print("files of a lower token that appeared (their ctime at first sight) after a file of a higher token.")
     print()
     sup = [r for r in rows if r.get("variant")]
     if not sup:
         return
     print(f"| supervised command (`--exec-stop-timeout {STOP_TIMEOUT * 1000:g}ms -- CMD`) | reps | overlaps "
-          "| handover gap (min / median / max) | old child's last sign of life after the fault (median / max) "
+          "| longest overlap | handover gap (min / median / max) "
+          "| old child's last sign of life after the fault (median / max) "
+          "| next child's start after the fault (median / max) | watchdog late (median / max) "
           "| leftover processes | starts / candidates in the churn (max) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sup:
         churn = (f"{max(r['churn_starts'])} / {max(r['churn_candidates'])}" if r["churn_starts"] else "-")
+        longest = r.get("longest_overlap", 0.0)
+        late = r.get("lateness") or []
         print(
-            f"| {r['label']} | {r['repetitions']} | {r['overlaps']} | {fmt_gaps(r['handover_gaps'])} "
-            f"| {fmt_times(r['child_stop'])} | {r['leftovers']} | {churn} |"
+            f"| {r['label']} | {r['repetitions']} | {r['overlaps']} | {f'{longest * 1000:.0f} ms' if longest else '-'} "
+            f"| {fmt_gaps(r['handover_gaps'])} | {fmt_times(r['child_stop'])} | {fmt_times(r.get('next_start') or [])} "
+            f"| {fmt_gaps_signed(late)} | {r['leftovers']} | {churn} |"
         )
     print()
     print("From the children's own stamps (CLOCK_MONOTONIC): handover gap = the next child's start minus the")
     print("previous child's last sign of life (a beat every 25 ms, its stop stamp on SIGTERM); an overlap is a")
-    print("negative gap or a process of another command group alive at a child's start. Leftovers: live")
-    print("processes of old command groups, or extra watchdogs, after the heal.")
+    print("negative gap or a process of another command group alive at a child's start; the longest overlap is")
+    print("the most negative gap. Leftovers: live processes of old command groups, or extra watchdogs, after")
+    print("the heal. Watchdog late: the stubborn child's first ignored SIGTERM (stamped under SCHED_FIFO) minus")
+    print("the watchdog's deadline (the last confirmation, before the pause, + its span; cpu-hog-pause).")
     print()
 
 

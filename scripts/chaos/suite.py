@@ -9,7 +9,7 @@ import os
 import signal
 import time
 
-from .common import FOREIGN, FOREIGN_TEXT, REPLICAS, ZK_SERVERS, SuiteError, say
+from .common import FOREIGN, FOREIGN_TEXT, POLL, REPLICAS, ZK_SERVERS, SuiteError, say
 from .faults import select
 from .observation import Observations, Poller
 from .report import Result
@@ -126,8 +126,10 @@ class Chaos(Observations):
                     f"  -> {'ok' if res.ok() else 'FAILED'}: "
                     + (f"working leader {w[0]} (token {w[1]}) {w[2]:.2f}s after heal" if w else "no working leader")
                     + (f", takeover {res.takeover:.2f}s" if res.takeover is not None else "")
-                    + f"; violations {len(res.violations)}, zombies {len(res.zombies)}"
-                    + (f"; overlaps {len(res.overlaps)}, handover gaps "
+                    + f"; violations {len(res.violations)}, late appearances {len(res.late)}, zombies {len(res.zombies)}"
+                    + (f"; overlaps {len(res.overlaps)}"
+                       + (f" (longest {res.longest_overlap() * 1000:.0f} ms)" if res.longest_overlap() else "")
+                       + ", handover gaps "
                        + ", ".join(f"{g * 1000:.0f}" for g in res.gaps[:12]) + " ms"
                        + (f", old child's last sign {res.child_stop:.3f}s after the fault" if res.child_stop is not None else "")
                        + (f", churn {res.churn['starts']} starts / {res.churn['candidates_created']} candidates" if res.churn else "")
@@ -135,7 +137,7 @@ class Chaos(Observations):
                     + "".join(f"; MISSED {m}" for m in res.missed)
                     + "".join(f"; FAIL {x}" for x in res.failures)
                 )
-                for v in res.violations + res.zombies + res.overlaps + res.leftovers:
+                for v in res.violations + res.late + res.zombies + res.overlaps + res.leftovers:
                     say(f"     {v}")
 
     def configure(self, variant):
@@ -178,6 +180,9 @@ class Chaos(Observations):
                 res.failures.append(f"{r.name}/{FOREIGN} gone: {e}")
         if self.workload.ready:
             self.final_command_checks(res)
+        time.sleep(2 * POLL)
+        self.check_appearances(res)  # files seen since the last fault's check
+        res.failures += [f"late appearance: {m}" for m in res.late]
         return res
 
     def final_command_checks(self, res):

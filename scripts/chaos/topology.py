@@ -6,6 +6,7 @@ under them (each --file-dir is its own small tmpfs; a read-only bind
 mount can be stacked on it)."""
 
 import asyncio
+import collections
 import os
 import re
 import signal
@@ -16,7 +17,7 @@ import time
 
 from .common import (
     ATTEMPTER_TIMEOUT, CAPACITY, LEADER_TIMEOUT, SESSION, STOP_TIMEOUT, TMPFS_SIZE, TRACK, ZK_CLASSPATH,
-    ZK_SCRIPT, ZK_SERVERS, SuiteError, mounted, parse_logfmt, pid_alive, run, say,
+    ZK_SCRIPT, ZK_SERVERS, SuiteError, mono_ns, mounted, parse_logfmt, pid_alive, run, say,
 )
 
 # ---- the TCP proxy: one listener per (replica, ZooKeeper server) ----------------
@@ -51,6 +52,9 @@ class ProxyHub:
         self.blackholed = set()
         self.conns = set()
         self.servers = []
+        # replica -> CLOCK_MONOTONIC ns at which its bytes (requests) reached the
+        # proxy and were forwarded, the latest few thousand (see sent_between).
+        self.sent = {}
         self.thread.start()
 
     def _run(self):
@@ -90,7 +94,7 @@ class ProxyHub:
             conn.writers.append(uwriter)
             conn.upstream = True
             await asyncio.gather(
-                self._pump(conn, creader, uwriter), self._pump(conn, ureader, cwriter)
+                self._pump(conn, creader, uwriter, upstream=True), self._pump(conn, ureader, cwriter)
             )
         except Exception:
             pass
@@ -98,7 +102,7 @@ class ProxyHub:
             conn.close()
             self.conns.discard(conn)
 
-    async def _pump(self, conn, reader, writer):
+    async def _pump(self, conn, reader, writer, upstream=False):
         try:
             while True:
                 data = await reader.read(65536)
@@ -107,6 +111,8 @@ class ProxyHub:
                 if conn.held or conn.replica in self.blackholed:
                     conn.held = True
                     continue
+                if upstream:
+                    self.sent.setdefault(conn.replica, collections.deque(maxlen=4000)).append(mono_ns())
                 writer.write(data)
                 await writer.drain()
         except Exception:
@@ -131,6 +137,15 @@ class ProxyHub:
                     c.close()
 
         self._call(go())
+
+    def sent_between(self, replica, lo_ns, hi_ns):
+        """When the replica's requests reached the proxy (CLOCK_MONOTONIC ns, in
+        order) within [lo_ns, hi_ns]: each no earlier than the replica sent it."""
+
+        async def go():
+            return sorted(t for t in self.sent.get(replica, ()) if lo_ns <= t <= hi_ns)
+
+        return self._call(go())
 
     def connected_servers(self, replica):
         async def go():

@@ -25,9 +25,18 @@ children overlap when one starts before another's last sign of life, or when
 its scan found any process of another command group alive. No tolerance: a
 killed child's real end lies at most a beat after its last stamp.
 
-Mode (<work>/cmd/mode, read at every beat and on SIGTERM): normal; stubborn
-(SIGTERM is stamped and ignored: only SIGKILL ends it); fail (exit 1 at the next
-beat, and at once after the start stamp for a new child).
+Mode (<work>/cmd/mode, read at every beat and on SIGTERM): "MODE" for every
+child, or "MODE TOKEN" for the child of that fencing token alone (the others run
+normal). normal; stubborn (SIGTERM is stamped and ignored: only SIGKILL ends
+it); fail (exit 1 at the next beat, and at once after the start stamp for a new
+child); hog (stubborn, and at the next beat it forks one busy loop per CPU it
+may run on, in its process group and ignoring SIGTERM too, and stamps
+
+    hog   REPLICA TOKEN NS PID PGID PPID N
+
+then raises itself to SCHED_FIFO when it may, so that its term-ignored and beat
+stamps are not delayed behind the loops: they time the watchdog's SIGTERM and
+SIGKILL. A loop ends by itself once its parent is gone).
 
 Variants of the command: "stamper" (the stand-in itself, its process group's
 only member) and "pipeline" (`sh pipeline.sh`: a shell that runs the stand-in
@@ -66,17 +75,40 @@ def stamp(kind, t=None, extra=""):
 def mode():
     try:
         with open(MODE) as f:
-            return f.read().strip()
+            words = f.read().split()
     except OSError:
         return "normal"
+    if not words or (len(words) > 1 and words[1] != TOK):
+        return "normal"
+    return words[0]
 
 
 def on_term(signum, frame):
-    if mode() == "stubborn":
+    if mode() in ("stubborn", "hog"):
         stamp("term-ignored")
         return
     stamp("stop")
     os._exit(0)
+
+
+def busy(parent):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while os.getppid() == parent:
+        for _ in range(100000):
+            pass
+    os._exit(0)
+
+
+def hog():
+    cpus = len(os.sched_getaffinity(0))
+    for _ in range(cpus):
+        if os.fork() == 0:
+            busy(PID)
+    stamp("hog", extra=f" {cpus}")
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (AttributeError, OSError):
+        pass
 
 
 t0 = ns()
@@ -99,10 +131,15 @@ for d in os.listdir("/proc"):
     if int(rest[2]) != PGID and rest[0] not in ("Z", "X"):
         others.append(f"{d}:{rest[2]}:{rest[0]}:{comm.replace(' ', '_')}")
 stamp("scan", extra=" " + (",".join(others) or "-"))
+hogging = False
 while True:
-    if mode() == "fail":
+    m = mode()
+    if m == "fail":
         stamp("exit", extra=" 1")
         os._exit(1)
+    if m == "hog" and not hogging:
+        hogging = True
+        hog()
     stamp("beat")
     time.sleep(BEAT)
 '''.replace("BEAT)", f"{BEAT})")
@@ -121,7 +158,8 @@ wait "$p"
 class Child:
     """One run of the command, from its stamps."""
 
-    __slots__ = ("replica", "token", "pid", "pgid", "ppid", "start", "last", "stop", "exit", "ignored", "others")
+    __slots__ = ("replica", "token", "pid", "pgid", "ppid", "start", "last", "stop", "exit", "ignored", "others",
+                 "hog")
 
     def __init__(self, replica, token, pid, pgid, ppid, start):
         self.replica, self.token, self.pid, self.pgid, self.ppid = replica, token, pid, pgid, ppid
@@ -129,6 +167,7 @@ class Child:
         self.stop = self.exit = None
         self.ignored = []
         self.others = []
+        self.hog = None  # (ns, busy loops) once it hogs every CPU (mode hog)
 
     def ended(self):
         return self.stop is not None or self.exit is not None
@@ -184,10 +223,11 @@ class Workload:
             return ["sh", self.pipeline, self.python, self.stamper, self.log, self.mode_path]
         return [self.python, "-S", self.stamper, self.log, self.mode_path]
 
-    def set_mode(self, mode):
+    def set_mode(self, mode, token=None):
+        """`mode` for every child, or for the child of fencing token `token` alone."""
         tmp = self.mode_path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(mode + "\n")
+            f.write(mode + ("" if token is None else f" {token}") + "\n")
         os.replace(tmp, self.mode_path)
 
     # -- the stamps --
@@ -226,6 +266,8 @@ class Workload:
                 c.ignored.append(t)
             elif kind == "scan" and len(p) > 7 and p[7] != "-":
                 c.others = p[7].split(",")
+            elif kind == "hog":
+                c.hog = (t, int(p[7]) if len(p) > 7 and p[7].isdigit() else None)
         return sorted(kids.values(), key=lambda c: c.start)
 
     def running(self, replica=None, token=None, within=0.5):
@@ -312,19 +354,22 @@ class Workload:
 # ---- what the stamps prove -----------------------------------------------------------
 
 
-def sweep(children):
+def sweep(children, since=None):
     """Walks the children in start order. Returns (handovers, overlaps):
     handovers are (previous, child, gap_s) with previous the child whose last
-    sign of life is the latest before `child` started; overlaps are messages."""
+    sign of life is the latest before `child` started; overlaps are messages,
+    about the children that started after `since` (ns) when it is given (an
+    overlap already reported for an earlier fault is not counted again)."""
     handovers, overlaps = [], []
     latest = None
     for c in sorted(children, key=lambda k: k.start):
+        counted = since is None or c.start > since
         if latest is not None:
             gap = (c.start - latest.last) / 1e9
             handovers.append((latest, c, gap))
-            if gap < 0:
+            if gap < 0 and counted:
                 overlaps.append(f"{c.name()} started {-gap * 1000:.1f} ms before the last sign of life of {latest.name()}")
-        if c.others:
+        if c.others and counted:
             overlaps.append(f"{c.name()} found other command processes alive at its start: {', '.join(c.others)}")
         if latest is None or c.last > latest.last:
             latest = c
