@@ -6,6 +6,8 @@ import ZooKeeper
 /// tests use a fake.
 public protocol CoordinationSession: AnyObject, Sendable {
     var sessionID: Int64 { get }
+    /// The session's password (with the id, what resumes or closes it from elsewhere).
+    var password: [UInt8] { get }
     var health: ZKHealth { get }
     func events() -> AsyncStream<ZKSessionEvent>
     func create(_ path: String, data: [UInt8], mode: ZKCreateMode) async throws -> (path: String, stat: ZKStat)

@@ -22,6 +22,13 @@ public protocol Workload: Sendable {
     /// Stops the command's whole process group and returns once it is gone
     /// (SIGTERM, then SIGKILL after the stop timeout). Idempotent.
     func stop(reason: String) async
+    /// A leader without a command: have the session closed if this process dies
+    /// (see `Supervisor`). Idempotent while the guard lives; `stop` ends it.
+    func guardSession(_ grant: LeaderGrant) async
+}
+
+extension Workload {
+    public func guardSession(_ grant: LeaderGrant) async {}
 }
 
 /// No command: nothing to start or stop.

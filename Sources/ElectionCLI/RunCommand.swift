@@ -191,15 +191,13 @@ struct RunCommand: AsyncParsableCommand {
             stateFile: config.stateFile, replica: config.replicaID, logger: logger,
             onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) }, auth: config.zkAuth,
             acl: config.zkACL)
-        let supervisor =
-            command.isEmpty
-            ? nil
-            : Supervisor(
-                Supervisor.Settings(
-                    command: command, stopTimeout: resolved.stopTimeout, fileDir: config.fileDir,
-                    replica: config.replicaID,
-                    stateFileLock: { sessions.stateFileLock }), logger: logger)
-        if supervisor != nil && config.zkAuth == nil {
+        // With no command, the supervisor's watchdog only guards the session.
+        let supervisor = Supervisor(
+            Supervisor.Settings(
+                command: command, stopTimeout: resolved.stopTimeout, servers: config.zkServers,
+                fileDir: config.fileDir, replica: config.replicaID,
+                stateFileLock: { sessions.stateFileLock }), logger: logger)
+        if supervisor.isConfigured && config.zkAuth == nil {
             // Once, at notice: a deliberate choice of many deployments, not a fault.
             logger.notice(
                 """
@@ -210,7 +208,7 @@ struct RunCommand: AsyncParsableCommand {
         var env = ElectionEnvironment(
             config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
         env.tracksLeader = server != nil
-        if let supervisor { env.workload = supervisor }
+        env.workload = supervisor
         env.exitPolicy = resolved.exitPolicy
         let requests = env.requests
         let log = logger
@@ -236,7 +234,7 @@ struct RunCommand: AsyncParsableCommand {
         // A problem that cannot heal was said once, at critical level: exit with its status.
         if let fatal = env.requests.fatal.value { throw ExitCode(fatal.status) }
         // `--on-exit exit`: the daemon ends with the command's status.
-        if resolved.exitPolicy == .exit, let status = supervisor?.lastExit.withLock({ $0 }), status != 0 {
+        if resolved.exitPolicy == .exit, let status = supervisor.lastExit.withLock({ $0 }), status != 0 {
             throw ExitCode(status)
         }
     }

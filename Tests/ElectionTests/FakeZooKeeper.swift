@@ -110,6 +110,7 @@ final class FakeSession: CoordinationSession {
     }
 
     var health: ZKHealth { state.withLock { $0.health } }
+    var password: [UInt8] { [] }
     var closeCount: Int { state.withLock { $0.closeCount } }
 
     /// The next create reaches the server but its reply is lost.

@@ -80,20 +80,62 @@ import Testing
         await cluster.stopAll()
     }
 
-    @Test func sigkillOfTheLeaderHandsOverAfterSessionExpiry() async throws {
+    /// Only the daemon's process dies (SIGKILL, the OOM killer): its guardian closes
+    /// the session, so the server deletes the znode at once and the next replica
+    /// leads long before the session (4 s) could have expired.
+    @Test func sigkillOfTheLeaderProcessHandsOverBeforeTheSessionCouldExpire() async throws {
+        let cluster = try await startCluster(replicas: 3, sharedDir: true, sessionTimeout: "4s")
+        let old = try #require(cluster.leaders().first)
+        let dir = old.fileDir
+        let oldToken = try #require(electionFiles(in: dir).last?.token)
+        try await eventually(within: .seconds(5), "the leader's guardian runs") { guardian(of: old) != nil }
+        let killed = ContinuousClock.now
+        old.signal(SIGKILL)
+        try await eventually(within: .seconds(10), "a new leader writes") {
+            electionFiles(in: dir).contains { $0.token > oldToken }
+        }
+        let takeover = ContinuousClock.now - killed
+        #expect(takeover < .seconds(2), "took \(takeover): the session was left to expire")
+        #expect(old.log.contains("closed the daemon's ZooKeeper session"))
+        let files = electionFiles(in: dir)
+        let firstNew = try #require(files.firstIndex { $0.token > oldToken })
+        #expect(files[firstNew...].allSatisfy { $0.token > oldToken }, "no old-token file after the new leader's first")
+        await cluster.stopAll()
+    }
+
+    /// The daemon and its guardian die together (the host, a cgroup kill): the
+    /// server's expiry is the bound, as for every peer.
+    @Test func sigkillOfTheLeaderAndItsGuardianHandsOverAfterSessionExpiry() async throws {
         let cluster = try await startCluster(replicas: 3, sharedDir: true, sessionTimeout: "2s")
         let old = try #require(cluster.leaders().first)
         let dir = old.fileDir
         let oldToken = try #require(electionFiles(in: dir).last?.token)
+        var found: Int32?
+        try await eventually(within: .seconds(5), "the leader's guardian runs") {
+            found = guardian(of: old)
+            return found != nil
+        }
+        let watchdog = try #require(found)
+        // Stopped first, so that it cannot start another guardian in between.
+        old.signal(SIGSTOP)
+        kill(watchdog, SIGKILL)
+        let killed = ContinuousClock.now
         old.signal(SIGKILL)
         _ = await old.waitForExit(within: .seconds(5))
         try await eventually(within: .seconds(2 + 5), "a new leader writes after the session expires") {
             electionFiles(in: dir).contains { $0.token > oldToken }
         }
+        #expect(ContinuousClock.now - killed > .seconds(1), "nobody closed the session: it had to expire")
         let files = electionFiles(in: dir)
         let firstNew = try #require(files.firstIndex { $0.token > oldToken })
         #expect(files[firstNew...].allSatisfy { $0.token > oldToken }, "no old-token file after the new leader's first")
         await cluster.stopAll()
+    }
+
+    /// The `election watchdog` child of a replica, if one runs.
+    func guardian(of replica: Replica) -> Int32? {
+        let out = (try? runProcess("/usr/bin/pgrep", ["-P", "\(replica.pid)", "-f", " watchdog "]))?.stdout ?? ""
+        return out.split(separator: "\n").first.flatMap { Int32($0) }
     }
 
     @Test func capacityHoldsAcrossFiveLeaderChanges() async throws {

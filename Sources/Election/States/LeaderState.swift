@@ -121,6 +121,8 @@ public struct LeaderState: ElectionState {
                     orphans = try await waiting.check(env, session) ? nil : waiting
                     if orphans != nil { restartAt = min(.now + OrphanWait.pollEvery, waiting.until ?? .now) }
                 }
+                // Without a command, the watchdog guards the session alone (see `Supervisor`).
+                if !env.workload.isConfigured, let grant { await env.workload.guardSession(grant) }
                 if mayStart, orphans == nil, let grant, let confirmedAt = lease.confirmedAt {
                     let exit = await env.workload.start(
                         grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)

@@ -18,10 +18,19 @@ import ZooKeeper
 /// (this process is paused or wedged) or the pipe closes (this process died), the
 /// watchdog stops the group by itself: it needs nothing from this process. See
 /// docs/design.md, "The supervised command".
+///
+/// The watchdog also guards the session: it is told the session's id and password,
+/// and when this process dies it closes the session (after the command's group is
+/// gone), so that the server deletes our znode at once and the next replica leads
+/// within milliseconds instead of after the session timeout. A leader without a
+/// command runs the watchdog for that alone (`guardSession`).
 final class Supervisor: Workload {
     struct Settings: Sendable {
+        /// Empty: no command; the watchdog then only guards the session.
         var command: [String]
         var stopTimeout: Duration
+        /// The connect string the watchdog closes the session through.
+        var servers: String
         var fileDir: String
         var replica: String
         /// The state file's lock, handed to the watchdog (see `SessionStateFile.lockDescriptor`).
@@ -29,7 +38,8 @@ final class Supervisor: Workload {
     }
 
     private struct Running {
-        var pid: pid_t
+        /// The command's pid (its process group); nil: the watchdog guards the session only.
+        var pid: pid_t?
         var watchdog: pid_t
         /// The write end of the watchdog's pipe (close-on-exec: no child inherits it;
         /// non-blocking: a watchdog that does not read can never hang the election).
@@ -50,19 +60,16 @@ final class Supervisor: Workload {
         self.logger = logger
     }
 
-    var isConfigured: Bool { true }
-    var stopTimeout: Duration? { settings.stopTimeout }
+    var isConfigured: Bool { !settings.command.isEmpty }
+    var stopTimeout: Duration? { isConfigured ? settings.stopTimeout : nil }
 
-    func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
-        -> OneShot<Int32>?
-    {
-        if let current = running.withLock({ $0 }) { return current.exit }
+    /// The watchdog, started with its pipe: (pid, write end, exit), or the errno.
+    private func spawnWatchdog() -> Result<(pid: pid_t, feed: Int32, exit: OneShot<Int32>), Errno> {
         var pipeEnds: [Int32] = [0, 0]
-        guard cprocess_pipe_cloexec(&pipeEnds) == 0 else {
-            return failedStart("no pipe for the command's watchdog", errno)
-        }
+        guard cprocess_pipe_cloexec(&pipeEnds) == 0 else { return .failure(Errno(errno)) }
         let watchdogArguments = [
             "/proc/self/exe", "watchdog", "--stop-timeout", DurationParser.format(settings.stopTimeout),
+            "--zk-servers", settings.servers,
         ]
         guard
             let watchdog = Spawn.run(
@@ -71,7 +78,7 @@ final class Supervisor: Workload {
             let code = errno
             close(pipeEnds[0])
             close(pipeEnds[1])
-            return failedStart("cannot start the command's watchdog", code)
+            return .failure(Errno(code))
         }
         close(pipeEnds[0])
         _ = fcntl(pipeEnds[1], F_SETFL, fcntl(pipeEnds[1], F_GETFL) | O_NONBLOCK)
@@ -81,6 +88,49 @@ final class Supervisor: Workload {
             while waitpid(watchdog, &status, 0) < 0 && errno == EINTR {}
             watchdogExit.fire(status)
         }
+        return .success((watchdog, pipeEnds[1], watchdogExit))
+    }
+
+    /// The line that tells the watchdog which session to close if this process dies.
+    private static func sessionLine(_ grant: LeaderGrant) -> String {
+        let password = grant.session.password.map { byte in
+            let digits = String(byte, radix: 16)
+            return digits.count == 1 ? "0" + digits : digits
+        }.joined()
+        return "session \(grant.session.sessionID) \(password.isEmpty ? "-" : password) "
+            + "\(grant.session.health.negotiatedTimeout.milliseconds)\n"
+    }
+
+    func guardSession(_ grant: LeaderGrant) async {
+        guard !isConfigured, running.withLock({ $0 }) == nil else { return }
+        switch spawnWatchdog() {
+        case .failure(let code):
+            logger.warning(
+                "cannot start the session's guardian: if this process dies, the next replica leads only after the session timeout",
+                metadata: ["error": "\(errnoText(code.value))"])
+        case .success(let (watchdog, feed, watchdogExit)):
+            running.withLock {
+                $0 = Running(pid: nil, watchdog: watchdog, feed: feed, exit: OneShot(), watchdogExit: watchdogExit)
+            }
+            Task { [self] in
+                _ = await watchdogExit.next()
+                unguarded(watchdog, "the session's guardian exited")
+            }
+            self.feed(Self.sessionLine(grant))
+        }
+    }
+
+    func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
+        -> OneShot<Int32>?
+    {
+        if let current = running.withLock({ $0 }) { return current.exit }
+        let watchdog: pid_t
+        let feedFD: Int32
+        let watchdogExit: OneShot<Int32>
+        switch spawnWatchdog() {
+        case .failure(let code): return failedStart("cannot start the command's watchdog", code.value)
+        case .success(let spawned): (watchdog, feedFD, watchdogExit) = spawned
+        }
         var environment = Spawn.userEnvironment()
         environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
         environment["ELECTION_REPLICA_ID"] = settings.replica
@@ -89,13 +139,13 @@ final class Supervisor: Workload {
         guard let pid = Spawn.run(settings.command, environment: environment, newGroup: true, searchPath: true)
         else {
             let code = errno
-            close(pipeEnds[1])
+            close(feedFD)
             _ = await watchdogExit.next()
             return failedStart("cannot start the command", code)
         }
         let exit = OneShot<Int32>()
         running.withLock {
-            $0 = Running(pid: pid, watchdog: watchdog, feed: pipeEnds[1], exit: exit, watchdogExit: watchdogExit)
+            $0 = Running(pid: pid, watchdog: watchdog, feed: feedFD, exit: exit, watchdogExit: watchdogExit)
         }
         // A watchdog that dies while its command runs leaves the command unguarded.
         Task { [self] in
@@ -103,6 +153,7 @@ final class Supervisor: Workload {
             unguarded(watchdog, "the command's watchdog exited")
         }
         feed("group \(pid)\n")
+        feed(Self.sessionLine(grant))
         extend(confirmedAt: confirmedAt, sessionTimeout: sessionTimeout)
         logger.notice(
             "command started", metadata: ["pid": "\(pid)", "token": "\(grant.token)", "command": "\(settings.command)"])
@@ -141,7 +192,12 @@ final class Supervisor: Workload {
 
     func stop(reason: String) async {
         guard let current = running.withLock({ $0 }) else { return }
-        let group = current.pid
+        guard let group = current.pid else {
+            // Guarding the session only: the leadership ends, so does the guard.
+            running.withLock { $0 = nil }
+            await retire(current)
+            return
+        }
         logger.notice("stopping the command", metadata: ["pid": "\(group)", "reason": "\(reason)"])
         kill(-group, SIGTERM)
         let started = ContinuousClock.now
@@ -168,6 +224,13 @@ final class Supervisor: Workload {
         _ = await current.exit.next()
         // Retired first, so that the watchdog's exit after `done` is not taken for its death.
         running.withLock { $0 = nil }
+        await retire(current)
+        logger.info(
+            "command stopped", metadata: ["pid": "\(group)", "after": "\(ContinuousClock.now - started)"])
+    }
+
+    /// Tells a retired watchdog `done` and waits for it to exit.
+    private func retire(_ current: Running) async {
         _ = "done\n".withCString { write(current.feed, $0, strlen($0)) }
         close(current.feed)
         // A watchdog that does not end at `done` (stopped, wedged) is killed: stop never
@@ -186,8 +249,6 @@ final class Supervisor: Workload {
             kill(current.watchdog, SIGKILL)
             _ = await current.watchdogExit.next()
         }
-        logger.info(
-            "command stopped", metadata: ["pid": "\(group)", "after": "\(ContinuousClock.now - started)"])
     }
 
     /// Sends the watchdog a line. A watchdog that is stopped, or whose pipe is full
@@ -212,12 +273,26 @@ final class Supervisor: Workload {
     /// already been retired.
     private func unguarded(_ watchdog: pid_t, _ reason: String) {
         guard let current = running.withLock({ $0 }), current.watchdog == watchdog else { return }
+        guard let pid = current.pid else {
+            // Only the session was guarded: the next renewal starts another guardian.
+            running.withLock { $0 = nil }
+            kill(watchdog, SIGKILL)
+            close(current.feed)
+            logger.warning("\(reason); starting another", metadata: ["watchdog": "\(watchdog)"])
+            return
+        }
         logger.error(
             "\(reason); killing the command's process group: it never runs unguarded",
-            metadata: ["pid": "\(current.pid)", "watchdog": "\(watchdog)"])
+            metadata: ["pid": "\(pid)", "watchdog": "\(watchdog)"])
         kill(watchdog, SIGKILL)
-        kill(-current.pid, SIGKILL)
+        kill(-pid, SIGKILL)
     }
+}
+
+/// An errno value, as an error.
+struct Errno: Error {
+    let value: Int32
+    init(_ value: Int32) { self.value = value }
 }
 
 /// posix_spawn and the little process arithmetic the supervisor and watchdog share.

@@ -1,24 +1,32 @@
 import ArgumentParser
 import CProcess
+import Dispatch
 import Election
+import Logging
+import Synchronization
+import ZooKeeper
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// `election watchdog`: started by the daemon beside the supervised command, not by
-/// people. It reads lines from stdin: `group PGID`, `deadline NS` (an absolute
-/// instant on CLOCK_MONOTONIC, the system-wide clock) and `done`. It stops the
+/// `election watchdog`: started by the daemon beside the supervised command (or, for
+/// a leader without one, alone), not by people. It reads lines from stdin:
+/// `group PGID`, `deadline NS` (an absolute instant on CLOCK_MONOTONIC, the
+/// system-wide clock), `session ID PASSWORD-HEX TIMEOUT-MS` and `done`. It stops the
 /// group (SIGTERM, SIGKILL after --stop-timeout) when the deadline passes without
 /// being extended, or when stdin closes without `done` (the daemon died). It needs
 /// nothing from the daemon to do so: a paused or killed daemon cannot keep the
-/// command running past its leadership.
+/// command running past its leadership. When the daemon died, it then closes the
+/// daemon's session, once the group is gone: the server deletes the leader's znode
+/// at once, and the next replica leads without waiting for the session to expire.
 struct WatchdogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watchdog", abstract: "Internal: stops the supervised command when the leadership lapses.",
         shouldDisplay: false)
 
     @Option var stopTimeout: String = "3s"
+    @Option var zkServers: String = ""
 
     func run() throws {
         let stopAfter = DurationParser.parse(stopTimeout) ?? .seconds(3)
@@ -32,6 +40,7 @@ struct WatchdogCommand: ParsableCommand {
         _ = cprocess_raise_priority(5)
         var group: pid_t = 0
         var deadline = Int64.max
+        var session: (id: Int64, password: [UInt8], timeout: Duration)?
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 512)
         while true {
@@ -54,6 +63,7 @@ struct WatchdogCommand: ParsableCommand {
                     say("the daemon is gone; stopping process group \(group)")
                     stopGroup(group, after: stopAfter)
                 }
+                if let session, !zkServers.isEmpty { close(session) }
                 return
             }
             pending += buffer[0..<n]
@@ -64,6 +74,10 @@ struct WatchdogCommand: ParsableCommand {
                 switch (parts.first, parts.count) {
                 case ("group", 2): group = pid_t(parts[1]) ?? group
                 case ("deadline", 2): deadline = Int64(parts[1]) ?? deadline
+                case ("session", 4):
+                    if let id = Int64(parts[1]), let ms = Int64(parts[3]) {
+                        session = (id, Self.bytes(hex: parts[2]), .milliseconds(ms))
+                    }
                 case ("done", _): return
                 default: continue
                 }
@@ -85,6 +99,53 @@ struct WatchdogCommand: ParsableCommand {
             while waitpid(-1, &status, WNOHANG) > 0 {}
             usleep(2_000)
             if killed && Spawn.monotonicNanoseconds() >= killAt + 5_000_000_000 { break }
+        }
+    }
+
+    /// Closes the dead daemon's session: connects with its id and password and
+    /// closes, so that the server deletes its ephemeral znodes now. A session that
+    /// already expired, or a server out of reach, leaves it to the expiry.
+    private func close(_ session: (id: Int64, password: [UInt8], timeout: Duration)) {
+        var quiet = Logger(label: "zookeeper.client")
+        quiet.logLevel = .critical
+        ZKLogBridge.shared.bootstrap(quiet)
+        let servers = zkServers
+        let hex = session.id.sessionHex
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<String>("not reached")
+        Task {
+            defer { done.signal() }
+            do {
+                let zk = try ZKSession(
+                    servers: servers, sessionTimeout: session.timeout,
+                    resuming: (session.id, session.password), logger: quiet)
+                do {
+                    try await zk.waitConnected(within: session.timeout / 2)
+                    await zk.close()
+                    outcome.withLock { $0 = "closed" }
+                } catch {
+                    await zk.close()
+                    outcome.withLock { $0 = "\(error)" }
+                }
+            } catch {
+                outcome.withLock { $0 = "\(error)" }
+            }
+        }
+        done.wait()
+        let result = outcome.withLock { $0 }
+        if result == "closed" {
+            say("closed the daemon's ZooKeeper session \(hex): the next replica leads at once")
+        } else {
+            say("could not close the daemon's ZooKeeper session \(hex) (\(result)); it ends at its expiry")
+        }
+    }
+
+    /// The bytes of a hex string; "-" is none.
+    static func bytes<S: StringProtocol>(hex: S) -> [UInt8] {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return [] }
+        return stride(from: 0, to: digits.count, by: 2).compactMap {
+            UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)
         }
     }
 
