@@ -5,8 +5,9 @@ Every fault is repeated ROUNDS times. After each one the suite checks that
 exactly one leader is working again within session timeout + 2 s of the heal
 (for killed leaders: of the kill), counts zombie writes, runs
 `election verify` over every replica's directory (with --capacity) and over an
-archive of every file the suite has seen (no capacity: the whole history), and
-judges the files by when they appeared (below).
+archive of every file the suite has seen (no capacity: the whole history; with
+--copies where verify has it, since the copies' change times are the poller's),
+and judges the files by when they appeared (below).
 
     ROUNDS=1 BINARY=.build/release/election PYTHONPATH=scripts python3 -m chaos
 
@@ -32,9 +33,10 @@ timeout into the blackhole; any file written more than the session timeout into
 a quorum loss. Besides `election verify`, the poller (every 25 ms) checks that
 each file in a replica's directory names that replica as its writer.
 
-Late appearances: verify compares the times written inside the files, and the
-archive's copies lose when a file appeared; a leader paused just before its
-rename publishes an old term's file late, with an old time inside. So the poller
+Late appearances: a leader paused just before its rename publishes an old term's
+file late, with an old time inside; verify sees it by the change times only in
+the live directories, which keep the last few files, and the archive's copies
+lose when a file appeared. So the poller
 records for every file the moment it appeared, its st_ctime_ns at first sight
 (the rename sets it, on tmpfs too; fstat on the open file, so an unlink under the
 poller does not count), or, for a file gone or unlinked by then, the poller's
