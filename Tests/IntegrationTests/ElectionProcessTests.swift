@@ -88,7 +88,7 @@ import Testing
         let old = try #require(cluster.leaders().first)
         let dir = old.fileDir
         let oldToken = try #require(electionFiles(in: dir).last?.token)
-        try await eventually(within: .seconds(5), "the leader's guardian runs") { guardian(of: old) != nil }
+        try await eventually(within: .seconds(5), "the leader's guardian runs") { old.guardian != nil }
         let killed = ContinuousClock.now
         old.signal(SIGKILL)
         try await eventually(within: .seconds(10), "a new leader writes") {
@@ -110,17 +110,9 @@ import Testing
         let old = try #require(cluster.leaders().first)
         let dir = old.fileDir
         let oldToken = try #require(electionFiles(in: dir).last?.token)
-        var found: Int32?
-        try await eventually(within: .seconds(5), "the leader's guardian runs") {
-            found = guardian(of: old)
-            return found != nil
-        }
-        let watchdog = try #require(found)
-        // Stopped first, so that it cannot start another guardian in between.
-        old.signal(SIGSTOP)
-        kill(watchdog, SIGKILL)
+        try await eventually(within: .seconds(5), "the leader's guardian runs") { old.guardian != nil }
         let killed = ContinuousClock.now
-        old.signal(SIGKILL)
+        old.killWithGuardian()
         _ = await old.waitForExit(within: .seconds(5))
         try await eventually(within: .seconds(2 + 5), "a new leader writes after the session expires") {
             electionFiles(in: dir).contains { $0.token > oldToken }
@@ -130,12 +122,6 @@ import Testing
         let firstNew = try #require(files.firstIndex { $0.token > oldToken })
         #expect(files[firstNew...].allSatisfy { $0.token > oldToken }, "no old-token file after the new leader's first")
         await cluster.stopAll()
-    }
-
-    /// The `election watchdog` child of a replica, if one runs.
-    func guardian(of replica: Replica) -> Int32? {
-        let out = (try? runProcess("/usr/bin/pgrep", ["-P", "\(replica.pid)", "-f", " watchdog "]))?.stdout ?? ""
-        return out.split(separator: "\n").first.flatMap { Int32($0) }
     }
 
     @Test func capacityHoldsAcrossFiveLeaderChanges() async throws {

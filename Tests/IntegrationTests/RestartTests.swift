@@ -6,8 +6,11 @@ import Testing
 #endif
 
 /// A crashed replica restarted on the same host resumes its ZooKeeper session from
-/// its state file, unless the process that owns it is still alive.
+/// its state file, unless the process that owns it is still alive, or its guardian
+/// closed the session (a leader's process died alone: see ElectionProcessTests).
 @Suite(.serialized, .timeLimit(.minutes(5))) struct RestartTests {
+    /// The daemon and its guardian die together (a container killed as a whole and
+    /// restarted): nobody closed the session, so the restart resumes it.
     @Test func crashedLeaderRestartedOnTheSameHostResumesItsSessionAndLeadership() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)
@@ -23,7 +26,8 @@ import Testing
         try await eventually(within: .seconds(10), "b waits") { standby.state == "Attempter" }
         let token = try #require(electionFiles(in: leader.fileDir).last?.token)
         let counter = try #require(electionFiles(in: leader.fileDir).last?.counter)
-        leader.signal(SIGKILL)
+        try await eventually(within: .seconds(5), "a's guardian runs") { leader.guardian != nil }
+        leader.killWithGuardian()
         _ = await leader.waitForExit(within: .seconds(5))
         let restarted = try Replica(
             id: "a", scratch: scratch, servers: zk.connectString, fileDir: leader.fileDir, sessionTimeout: "10s",

@@ -303,3 +303,19 @@ func verify(_ directories: [String], capacity: Int? = nil) throws -> (status: In
         electionBinary, ["verify"] + directories + (capacity.map { ["--capacity", "\($0)"] } ?? []))
     return (result.status, result.stdout)
 }
+
+extension Replica {
+    /// The replica's `election watchdog` child (its guardian while it leads), if one runs.
+    var guardian: Int32? {
+        let out = (try? runProcess("/usr/bin/pgrep", ["-P", "\(pid)", "-f", " watchdog "]))?.stdout ?? ""
+        return out.split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
+    /// The whole host's share of a crash: the daemon and its guardian die together
+    /// (the daemon is stopped first, so that it cannot start another guardian).
+    func killWithGuardian() {
+        signal(SIGSTOP)
+        if let guardian { kill(guardian, SIGKILL) }
+        signal(SIGKILL)
+    }
+}
