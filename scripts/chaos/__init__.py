@@ -56,10 +56,10 @@ shell pipeline with grandchildren under a leader SIGTERM; a child that exits 1
 at once for 10 s. And the holes of issue 20, each with a child that ignores
 SIGTERM (so that only the SIGKILL a stop timeout later ends it):
   restart-after-kill         the leader's daemon SIGKILLed and started again at
-                             once (same arguments and state file; within ~2 ms):
-                             the restarted daemon must wait for the state file's
-                             lock, which the old watchdog holds until the old
-                             command is gone
+                             once (same arguments and state file; within a few
+                             ms): no next command before the old one is gone (the
+                             restarted daemon waits for the state file's lock,
+                             which the old watchdog holds until then)
   restart-after-double-term  the same after two SIGTERMs 50 ms apart (the second
                              makes the daemon _exit(143))
   outside-delete-stubborn    the leader's candidate znode deleted from outside
