@@ -43,8 +43,8 @@ extension ElectionState {
 }
 
 /// The registry of states: which type implements each name, and every edge of the
-/// diagram. The runner checks each transition against it; the README's diagram is
-/// written from it.
+/// diagram. The runner checks each transition against it; the README's diagram
+/// draws exactly these edges (`StateDiagramTests` compares them).
 public enum StateRegistry {
     public static let types: [StateName: any ElectionState.Type] = [
         .initializing: InitState.self,
