@@ -60,8 +60,16 @@ public struct ElectionConfig: Sendable, Equatable {
         case httpAddr = "http-addr"
         case zkAuthFile = "zk-auth-file"
         case zkAcl = "zk-acl"
+        // `run`'s own settings, resolved by the CLI (not part of `ElectionConfig`).
+        case logFormat = "log-format"
+        case logLevel = "log-level"
+        case execStopTimeout = "exec-stop-timeout"
+        case onExit = "on-exit"
+        case onTransition = "on-transition"
 
         public var flag: String { "--" + rawValue }
+        /// How a message names it: the flag and its variable, `--file-dir (ELECTION_FILE_DIR)`.
+        public var spelled: String { "\(flag) (\(environmentVariable))" }
         /// `ELECTION_` + the flag name upper-cased, `-` → `_`.
         public var environmentVariable: String { Self.environmentVariable(for: rawValue) }
 
@@ -82,6 +90,11 @@ public struct ElectionConfig: Sendable, Equatable {
             case .httpAddr: return nil  // off
             case .zkAuthFile: return nil  // no authentication
             case .zkAcl: return "private"
+            case .logFormat: return "text"
+            case .logLevel: return "info"
+            case .execStopTimeout: return "3s"
+            case .onExit: return "resign"
+            case .onTransition: return nil  // no hook
             }
         }
     }
@@ -320,3 +333,6 @@ extension String {
         String(map { $0 == target ? replacement : $0 })
     }
 }
+
+/// A setting of `election run`, as messages and errors name it.
+public typealias Setting = ElectionConfig.Setting

@@ -64,9 +64,9 @@ public struct FileStoreError: Error, Equatable, CustomStringConvertible, Sendabl
     public var description: String {
         switch kind {
         case .io(let code):
-            return "cannot \(operation) \(path): \(errnoText(code)) (ELECTION_FILE_DIR)"
+            return "cannot \(operation) \(path): \(errnoText(code)) (\(Setting.fileDir.environmentVariable))"
         case .notADirectory:
-            return "\(path) is not a directory (ELECTION_FILE_DIR)"
+            return "\(path) is not a directory (\(Setting.fileDir.environmentVariable))"
         case .higherToken(let token):
             return "\(path) holds a file of fencing token \(token), newer than ours: refusing to write"
         case .notPermitted:

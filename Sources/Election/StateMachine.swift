@@ -138,8 +138,8 @@ public struct ElectionEnvironment: Sendable {
         if reportAuthFailureOnce() {
             logger.error(
                 """
-                ZooKeeper refused this replica's credentials: \(detail); check --zk-auth-file \
-                (ELECTION_ZK_AUTH_FILE) and the ACL of the election path; retrying with a growing backoff, \
+                ZooKeeper refused this replica's credentials: \(detail); check \(Setting.zkAuthFile.spelled) \
+                and the ACL of the election path; retrying with a growing backoff, \
                 repeats logged at debug
                 """)
         }

@@ -85,11 +85,11 @@ public enum WorkloadTiming {
         // A session too short for any stop timeout gets no "lower it to at most 0s".
         let lower =
             room > .zero
-            ? "lower --exec-stop-timeout (ELECTION_EXEC_STOP_TIMEOUT) to at most \(DurationParser.format(room)) or "
+            ? "lower \(Setting.execStopTimeout.spelled) to at most \(DurationParser.format(room)) or "
             : ""
         return "\(DurationParser.format(stopTimeout)) does not fit the session timeout "
             + "\(DurationParser.format(sessionTimeout)): the command must be stopped within half the session "
-            + "timeout minus \(DurationParser.format(margin)); \(lower)raise --session-timeout "
-            + "(ELECTION_SESSION_TIMEOUT) to at least \(DurationParser.format(needed))"
+            + "timeout minus \(DurationParser.format(margin)); \(lower)raise \(Setting.sessionTimeout.spelled) "
+            + "to at least \(DurationParser.format(needed))"
     }
 }

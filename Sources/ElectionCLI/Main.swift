@@ -89,9 +89,6 @@ enum Main {
             line += " (\(setting.environmentVariable))"
             break
         }
-        for name in ["log-format", "log-level"] where message.contains("--" + name) {
-            line += " (\(ElectionConfig.Setting.environmentVariable(for: name)))"
-        }
         return line
     }
 }

@@ -92,23 +92,21 @@ struct RunCommand: AsyncParsableCommand {
         flags[.zkAcl] = zkAcl
         let config = try ElectionConfig.resolve(flags: flags, environment: environment, hostName: Identity.hostName())
 
-        let formatText = logFormat ?? environment["ELECTION_LOG_FORMAT"] ?? "text"
-        guard let format = LogFormat(rawValue: formatText) else {
-            throw ConfigError(
-                flag: "--log-format", environmentVariable: "ELECTION_LOG_FORMAT",
-                problem: "'\(formatText)' is not one of text, json")
+        func value(_ flag: String?, _ setting: ElectionConfig.Setting) -> String? {
+            flag ?? environment[setting.environmentVariable] ?? setting.defaultValue
         }
-        let levelText = logLevel ?? environment["ELECTION_LOG_LEVEL"] ?? "info"
+        let formatText = value(logFormat, .logFormat) ?? ""
+        guard let format = LogFormat(rawValue: formatText) else {
+            throw ConfigError(.logFormat, "'\(formatText)' is not one of text, json")
+        }
+        let levelText = value(logLevel, .logLevel) ?? ""
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ConfigError(
-                flag: "--log-level", environmentVariable: "ELECTION_LOG_LEVEL",
-                problem: "'\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
+                .logLevel, "'\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
         }
-        let stopText = execStopTimeout ?? environment["ELECTION_EXEC_STOP_TIMEOUT"] ?? "3s"
+        let stopText = value(execStopTimeout, .execStopTimeout) ?? ""
         guard let stopTimeout = DurationParser.parse(stopText), stopTimeout > .zero else {
-            throw ConfigError(
-                flag: "--exec-stop-timeout", environmentVariable: "ELECTION_EXEC_STOP_TIMEOUT",
-                problem: "'\(stopText)' is not a positive duration")
+            throw ConfigError(.execStopTimeout, "'\(stopText)' is not a positive duration")
         }
         if let name = command.first, let problem = CommandLookup.problem(name, path: environment["PATH"]) {
             throw ConfigError(flag: "command", environmentVariable: "after --", problem: "cannot run \(problem)")
@@ -116,16 +114,13 @@ struct RunCommand: AsyncParsableCommand {
         if !command.isEmpty,
             let problem = WorkloadTiming.problem(sessionTimeout: config.sessionTimeout, stopTimeout: stopTimeout)
         {
-            throw ConfigError(
-                flag: "--exec-stop-timeout", environmentVariable: "ELECTION_EXEC_STOP_TIMEOUT", problem: problem)
+            throw ConfigError(.execStopTimeout, problem)
         }
-        let policyText = onExit ?? environment["ELECTION_ON_EXIT"] ?? "resign"
+        let policyText = value(onExit, .onExit) ?? ""
         guard let policy = ExitPolicy(rawValue: policyText) else {
-            throw ConfigError(
-                flag: "--on-exit", environmentVariable: "ELECTION_ON_EXIT",
-                problem: "'\(policyText)' is not one of resign, restart, exit")
+            throw ConfigError(.onExit, "'\(policyText)' is not one of resign, restart, exit")
         }
-        let hook = onTransition ?? environment["ELECTION_ON_TRANSITION"]
+        let hook = value(onTransition, .onTransition)
         return Resolved(
             config: config, format: format, level: level, stopTimeout: stopTimeout, exitPolicy: policy,
             onTransition: hook?.isEmpty == false ? hook : nil)
@@ -247,8 +242,7 @@ extension RunCommand {
     static let knownVariables: Set<String> =
         Set(ElectionConfig.Setting.allCases.map(\.environmentVariable)).union(
             [
-                "LOG_FORMAT", "LOG_LEVEL", "EXEC_STOP_TIMEOUT", "ON_EXIT", "ON_TRANSITION", "STATUS_TIMEOUT",
-                "RESIGN_TIMEOUT", "FENCING_TOKEN", "LEADER_SINCE", "FROM", "TO", "TOKEN", "REASON",
+                "STATUS_TIMEOUT", "RESIGN_TIMEOUT", "FENCING_TOKEN", "LEADER_SINCE", "FROM", "TO", "TOKEN", "REASON",
             ].map { "ELECTION_" + $0 })
 
     /// `ELECTION_*` variables no setting reads (a typo such as ELECTION_ZK_SERVER),

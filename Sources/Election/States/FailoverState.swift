@@ -63,7 +63,7 @@ public struct FailoverState: ElectionState {
                     if env.reportAuthFailureOnce() {
                         env.logger.error(
                             """
-                            ZooKeeper rejected the credentials of --zk-auth-file (ELECTION_ZK_AUTH_FILE): \
+                            ZooKeeper rejected the credentials of \(Setting.zkAuthFile.spelled): \
                             AUTH_FAILED; retrying with a growing backoff, repeats logged at debug
                             """,
                             metadata: metadata)

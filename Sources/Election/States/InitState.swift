@@ -96,8 +96,8 @@ public struct InitState: ElectionState {
             let problem = WorkloadTiming.problem(sessionTimeout: granted, stopTimeout: stop)
         else { return nil }
         return ConfigError(
-            flag: "--exec-stop-timeout", environmentVariable: "ELECTION_EXEC_STOP_TIMEOUT",
-            problem: "ZooKeeper granted a session timeout of \(DurationParser.format(granted)), not the "
+            .execStopTimeout,
+            "ZooKeeper granted a session timeout of \(DurationParser.format(granted)), not the "
                 + "\(DurationParser.format(asked)) asked (the server's min/maxSessionTimeout): \(problem)")
     }
 
