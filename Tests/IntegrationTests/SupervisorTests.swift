@@ -260,6 +260,22 @@ import Testing
         await zk.stop()
     }
 
+    /// The daemon and its watchdog killed together (`pkill -9 election`, the OOM
+    /// killer taking both): the watchdog started the command with a death signal, so
+    /// the command dies with it instead of running beside the next leader's for ever.
+    @Test func aCommandDiesWhenItsDaemonAndWatchdogAreKilledTogether() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch, ignoreTerm: true)
+        let r = try replica("w1", scratch, zk, work)
+        try await eventually(within: .seconds(20), "the command runs") { work.alive() >= 1 }
+        try await eventually(within: .seconds(5), "the watchdog runs") { r.guardian != nil }
+        r.killWithGuardian()
+        try await eventually(within: .seconds(3), "the command died with its watchdog") { work.alive() == 0 }
+        await zk.stop()
+    }
+
     @Test func aKilledDaemonsCommandDiesWithIt() async throws {
         let scratch = try Scratch()
         let zk = try ZooKeeperServer(in: scratch)

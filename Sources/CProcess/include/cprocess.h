@@ -17,4 +17,15 @@ int cprocess_addclosefrom(posix_spawn_file_actions_t *actions, int low);
 // RLIMIT_NICE allow (nothing without either); returns the nice value it runs at.
 int cprocess_raise_priority(int steps);
 
+// Starts `file` (searched on PATH, as posix_spawnp) with `argv` and `envp` in a
+// process group of its own, with default signal dispositions, stdin from /dev/null,
+// no descriptor but 0, 1 and 2, and PR_SET_PDEATHSIG = SIGKILL: it dies with the calling process.
+// Only for a single-threaded caller (the death signal follows the calling thread).
+// Returns the pid, or -1 with the errno in `error` (also when exec failed).
+#include <sys/types.h>
+pid_t cprocess_spawn_guarded(const char *file, char *const argv[], char *const envp[], int *error);
+
+// A descriptor that polls readable once `pid` (a child) has exited; -1 on error.
+int cprocess_pidfd_open(pid_t pid);
+
 #endif

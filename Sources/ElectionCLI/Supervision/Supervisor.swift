@@ -64,16 +64,26 @@ final class Supervisor: Workload {
     var stopTimeout: Duration? { isConfigured ? settings.stopTimeout : nil }
 
     /// The watchdog, started with its pipe: (pid, write end, exit), or the errno.
-    private func spawnWatchdog() -> Result<(pid: pid_t, feed: Int32, exit: OneShot<Int32>), Errno> {
+    /// With a command, the watchdog starts it (in `environment`) and reports on
+    /// `reportFD` (see `WatchdogCommand`).
+    private func spawnWatchdog(environment: [String: String]? = nil, reportFD: Int32? = nil) -> Result<
+        (pid: pid_t, feed: Int32, exit: OneShot<Int32>), Errno
+    > {
         var pipeEnds: [Int32] = [0, 0]
         guard cprocess_pipe_cloexec(&pipeEnds) == 0 else { return .failure(Errno(errno)) }
-        let watchdogArguments = [
+        // The state file's lock becomes descriptor 3, the report pipe the next one.
+        let inherited = [settings.stateFileLock(), reportFD].compactMap { $0 }
+        var watchdogArguments = [
             "/proc/self/exe", "watchdog", "--stop-timeout", DurationParser.format(settings.stopTimeout),
             "--zk-servers", settings.servers,
         ]
+        if reportFD != nil {
+            watchdogArguments += ["--report-fd", "\(3 + inherited.count - 1)", "--"] + settings.command
+        }
         guard
             let watchdog = Spawn.run(
-                watchdogArguments, stdinFD: pipeEnds[0], inheritedFD: settings.stateFileLock(), newGroup: true)
+                watchdogArguments, environment: environment, stdinFD: pipeEnds[0], inheritedFDs: inherited,
+                newGroup: true)
         else {
             let code = errno
             close(pipeEnds[0])
@@ -124,25 +134,47 @@ final class Supervisor: Workload {
         -> OneShot<Int32>?
     {
         if let current = running.withLock({ $0 }) { return current.exit }
-        let watchdog: pid_t
-        let feedFD: Int32
-        let watchdogExit: OneShot<Int32>
-        switch spawnWatchdog() {
-        case .failure(let code): return failedStart("cannot start the command's watchdog", code.value)
-        case .success(let spawned): (watchdog, feedFD, watchdogExit) = spawned
-        }
         var environment = Spawn.userEnvironment()
         environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
         environment["ELECTION_REPLICA_ID"] = settings.replica
         environment["ELECTION_LEADER_SINCE"] = WallClock.format(millis: grant.sinceMillis)
         environment["ELECTION_FILE_DIR"] = settings.fileDir
-        guard let pid = Spawn.run(settings.command, environment: environment, newGroup: true, searchPath: true)
-        else {
-            let code = errno
+        var reportEnds: [Int32] = [0, 0]
+        guard cprocess_pipe_cloexec(&reportEnds) == 0 else {
+            return failedStart("no pipe for the command's watchdog", errno)
+        }
+        // The watchdog starts the command as its own child, so that the command dies
+        // with it (PR_SET_PDEATHSIG): not even a daemon and watchdog killed together
+        // leave it running beside the next leader's.
+        let watchdog: pid_t
+        let feedFD: Int32
+        let watchdogExit: OneShot<Int32>
+        switch spawnWatchdog(environment: environment, reportFD: reportEnds[1]) {
+        case .failure(let code):
+            close(reportEnds[0])
+            close(reportEnds[1])
+            return failedStart("cannot start the command's watchdog", code.value)
+        case .success(let spawned): (watchdog, feedFD, watchdogExit) = spawned
+        }
+        close(reportEnds[1])
+        let reports = WatchdogReports(reading: reportEnds[0])
+        // What the watchdog must know before anything else: the lease's deadline and
+        // the session to close if this process dies.
+        running.withLock {
+            $0 = Running(pid: nil, watchdog: watchdog, feed: feedFD, exit: OneShot(), watchdogExit: watchdogExit)
+        }
+        feed(Self.sessionLine(grant))
+        extend(confirmedAt: confirmedAt, sessionTimeout: sessionTimeout)
+        let started = await reports.started.next() ?? 0
+        guard started > 0 else {
+            running.withLock { $0 = nil }
             close(feedFD)
             _ = await watchdogExit.next()
-            return failedStart("cannot start the command", code)
+            return started < 0
+                ? failedStart("cannot start the command", -started)
+                : failedStart("the command's watchdog ended before starting the command", EIO)
         }
+        let pid = pid_t(started)
         let exit = OneShot<Int32>()
         running.withLock {
             $0 = Running(pid: pid, watchdog: watchdog, feed: feedFD, exit: exit, watchdogExit: watchdogExit)
@@ -152,16 +184,13 @@ final class Supervisor: Workload {
             _ = await watchdogExit.next()
             unguarded(watchdog, "the command's watchdog exited")
         }
-        feed("group \(pid)\n")
-        feed(Self.sessionLine(grant))
-        extend(confirmedAt: confirmedAt, sessionTimeout: sessionTimeout)
         logger.notice(
             "command started", metadata: ["pid": "\(pid)", "token": "\(grant.token)", "command": "\(settings.command)"])
-        // waitpid blocks: one Dispatch thread per running command waits for its end.
-        DispatchQueue.global().async { [logger, self] in
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            let code = Spawn.exitCode(status)
+        Task { [logger, self] in
+            // The watchdog reaps the command and reports its status; a watchdog that
+            // ended first took the command with it (SIGKILL).
+            let status = await reports.exited.next() ?? -1
+            let code = status < 0 ? 128 + SIGKILL : Spawn.exitCode(status)
             self.lastExit.withLock { $0 = code }
             logger.notice("command exited", metadata: ["pid": "\(pid)", "status": "\(code)"])
             exit.fire(code)
@@ -302,7 +331,7 @@ enum Spawn {
     /// inherited; every other descriptor is closed in the child.
     static func run(
         _ arguments: [String], environment: [String: String]? = nil, stdinFD: Int32? = nil, outputFD: Int32? = nil,
-        inheritedFD: Int32? = nil,
+        inheritedFDs: [Int32] = [],
         newGroup: Bool, searchPath: Bool = false
     ) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
@@ -317,9 +346,15 @@ enum Spawn {
             posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
             posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
         }
-        // `inheritedFD` becomes descriptor 3 of the child (dup2 clears close-on-exec).
-        if let inheritedFD { posix_spawn_file_actions_adddup2(&actions, inheritedFD, 3) }
-        cprocess_addclosefrom(&actions, inheritedFD == nil ? 3 : 4)
+        // `inheritedFDs` become descriptors 3, 4, … of the child (dup2 clears
+        // close-on-exec). Copied above 63 first, so that no source is overwritten by
+        // an earlier target.
+        let sources = inheritedFDs.map { fcntl($0, F_DUPFD_CLOEXEC, 64) }
+        defer { for source in sources where source >= 0 { close(source) } }
+        for (index, source) in sources.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, source, Int32(3 + index))
+        }
+        cprocess_addclosefrom(&actions, Int32(3 + sources.count))
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -419,5 +454,42 @@ enum Spawn {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// The watchdog's reports on the command it started: `started PID` (or `failed
+/// ERRNO`), then `exited STATUS`. Read on a thread of its own until the pipe closes.
+final class WatchdogReports: Sendable {
+    /// The command's pid; minus the errno when it could not start; 0 when the
+    /// watchdog ended first.
+    let started = OneShot<Int32>()
+    /// The command's wait status; nil-free: -1 when the watchdog ended first.
+    let exited = OneShot<Int32>()
+
+    init(reading fd: Int32) {
+        DispatchQueue.global().async { [started, exited] in
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while true {
+                let n = read(fd, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                pending += buffer[0..<n]
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let parts = String(decoding: pending[..<newline], as: UTF8.self).split(separator: " ")
+                    pending.removeSubrange(...newline)
+                    guard parts.count == 2, let value = Int32(parts[1]) else { continue }
+                    switch parts[0] {
+                    case "started": started.fire(value)
+                    case "failed": started.fire(-value)
+                    case "exited": exited.fire(value)
+                    default: continue
+                    }
+                }
+            }
+            close(fd)
+            started.fire(0)
+            exited.fire(-1)
+        }
     }
 }

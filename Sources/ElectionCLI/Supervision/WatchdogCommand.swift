@@ -27,6 +27,11 @@ struct WatchdogCommand: ParsableCommand {
 
     @Option var stopTimeout: String = "3s"
     @Option var zkServers: String = ""
+    /// Where to report the command's start and exit (`started PID`, `failed ERRNO`,
+    /// `exited STATUS`); -1: no command.
+    @Option var reportFD: Int32 = -1
+    /// The supervised command, started by this process (its environment is ours).
+    @Argument(parsing: .postTerminator) var command: [String] = []
 
     func run() throws {
         let stopAfter = DurationParser.parse(stopTimeout) ?? .seconds(3)
@@ -39,6 +44,22 @@ struct WatchdogCommand: ParsableCommand {
         // and `make chaos` measures how late it is under such a command.
         _ = cprocess_raise_priority(5)
         var group: pid_t = 0
+        // The command is our child, so that it dies with us (PR_SET_PDEATHSIG): a
+        // daemon and watchdog killed together (`pkill -9 election`) leave no command
+        // running beside the next leader's.
+        var childExit: Int32 = -1
+        if !command.isEmpty {
+            let started = Self.spawn(command)
+            switch started {
+            case .success(let pid):
+                group = pid
+                childExit = cprocess_pidfd_open(pid)
+                report("started \(pid)")
+            case .failure(let code):
+                report("failed \(code.value)")
+                return
+            }
+        }
         var deadline = Int64.max
         var session: (id: Int64, password: [UInt8], timeout: Duration)?
         var pending: [UInt8] = []
@@ -52,10 +73,20 @@ struct WatchdogCommand: ParsableCommand {
             }
             let waitMs: Int32 =
                 deadline == .max ? -1 : Int32(clamping: max(0, (deadline - now + 999_999) / 1_000_000))
-            var poller = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, waitMs)
+            var pollers = [
+                pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: childExit, events: Int16(POLLIN), revents: 0),
+            ]
+            let ready = poll(&pollers, childExit >= 0 ? 2 : 1, waitMs)
             if ready < 0 && errno == EINTR { continue }
             if ready == 0 { continue }  // the deadline check above acts
+            if childExit >= 0 && pollers[1].revents != 0 {
+                // The command ended; what is left of its group is still guarded.
+                reapCommand(group)
+                Glibc.close(childExit)
+                childExit = -1
+            }
+            guard pollers[0].revents != 0 else { continue }
             let n = read(0, &buffer, buffer.count)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 {
@@ -72,7 +103,6 @@ struct WatchdogCommand: ParsableCommand {
                 pending.removeSubrange(...newline)
                 let parts = line.split(separator: " ")
                 switch (parts.first, parts.count) {
-                case ("group", 2): group = pid_t(parts[1]) ?? group
                 case ("deadline", 2): deadline = Int64(parts[1]) ?? deadline
                 case ("session", 4):
                     if let id = Int64(parts[1]), let ms = Int64(parts[3]) {
@@ -85,6 +115,30 @@ struct WatchdogCommand: ParsableCommand {
         }
     }
 
+    /// Starts the command as our child (see `cprocess_spawn_guarded`).
+    static func spawn(_ command: [String]) -> Result<pid_t, Errno> {
+        let argv = command.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let envp = currentEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+        var code: Int32 = 0
+        let pid = cprocess_spawn_guarded(command[0], argv, envp, &code)
+        return pid > 0 ? .success(pid) : .failure(Errno(code))
+    }
+
+    /// Collects the command's status, if it has ended, and reports it once.
+    private func reapCommand(_ pid: pid_t) {
+        var status: Int32 = 0
+        guard pid != 0, waitpid(pid, &status, WNOHANG) == pid else { return }
+        report("exited \(status)")
+    }
+
+    /// A line to the daemon; nothing when there is no report pipe or nobody reads it.
+    private func report(_ line: String) {
+        guard reportFD >= 0 else { return }
+        _ = (line + "\n").withCString { write(reportFD, $0, strlen($0)) }
+    }
+
     private func stopGroup(_ group: pid_t, after stopTimeout: Duration) {
         kill(-group, SIGTERM)
         let killAt = Spawn.monotonicNanoseconds() + stopTimeout.nanoseconds
@@ -94,7 +148,9 @@ struct WatchdogCommand: ParsableCommand {
                 kill(-group, SIGKILL)
                 killed = true
             }
-            // A zombie member that is our child would never go: reap any.
+            // A zombie member that is our child would never go: reap any (the
+            // command's own status is reported first).
+            reapCommand(group)
             var status: Int32 = 0
             while waitpid(-1, &status, WNOHANG) > 0 {}
             usleep(2_000)
