@@ -17,7 +17,7 @@ Environment:
   ROUNDS   repetitions of each fault (default 1)
   BINARY   the election executable (default .build/release/election)
   FAULTS   comma-separated fault names to run (default: all but the optional
-           ones, which run only when named: watchdog-daemon-kill; see faults.py)
+           ones, which run only when named; see faults.py)
   KEEP=1   keep the work directory (logs, ZooKeeper data, archived files)
 
 The topology: each replica reaches ZooKeeper only through its own TCP proxy
@@ -69,10 +69,10 @@ SIGTERM (so that only the SIGKILL a stop timeout later ends it):
   watchdog-kill              the leader's `election watchdog` SIGKILLed: the daemon
                              must kill its command at once and give up leading;
                              then the daemon SIGKILLed: nothing of it may run on
-  watchdog-daemon-kill       (optional: a hole no fix covers yet) the daemon and
-                             its watchdog SIGKILLed together, microseconds apart,
-                             as `pkill -9 election` does: the command must not
-                             outlive both
+  watchdog-daemon-kill       the daemon and its watchdog SIGKILLed together,
+                             microseconds apart, as `pkill -9 election` does: the
+                             command (the watchdog's child, with a death signal)
+                             must not outlive both
   watchdog-stop              the watchdog SIGSTOPped (SIGCONT at the end) while its
                              daemon renews: the daemon must kill its command at its
                              next renewal and go on (back to Attempter)

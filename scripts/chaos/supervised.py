@@ -528,7 +528,7 @@ def watchdog_kill(suite, res, leader, token):
 
 
 @fault("watchdog-daemon-kill", "CMD: leader's daemon and its watchdog SIGKILLed together (kill -9 of every election)",
-       variant="stamper", optional=True)
+       variant="stamper")
 def watchdog_daemon_kill(suite, res, leader, token):
     """`pkill -9 election`, `killall -9 election`: the daemon and its watchdog die in
     the same instant, before either can act (the watchdog first: the daemon would
