@@ -1,53 +1,70 @@
 #!/usr/bin/env python3
-"""make bench: failover and footprint of election, side by side with a peer.
+"""make bench: failover and footprint of election, side by side with its peers.
 
 For each ZooKeeper tickTime in TICKS (default 2000, the server's default, then
 500, this project's test ensembles), starts a real standalone ZooKeeper
-(scripts/zk-ensemble.sh) and runs, one after the other on it and through the
-same harness (scripts/benchlib/harness.py), N replicas of the release binary and
-N replicas of the peer: kazoo's Election recipe (bench/kazoo_election.py, run by
-Debian's /usr/bin/python3 with python3-kazoo, installed with apt-get when
-missing). Both get the same settings (leader-timeout 1 s, session timeout 4 s,
-capacity 10) and write the same files. Measured over ROUNDS rounds each:
+(scripts/zk-ensemble.sh) and runs on it, at once and through the same harness
+(scripts/benchlib/harness.py), N replicas of each side (SIDES, benchlib/sides.py):
+the release binary; kazoo's Election recipe (bench/kazoo_election.py, Debian's
+python3-kazoo); Curator's LeaderLatch (bench/CuratorElection.java, Debian's
+libcurator-recipes-java 5.4.0, compiled with Debian's javac by the bench); and,
+in the graceful rounds only, the minimal kazoo driver (bench/kazoo_minimal.py),
+the cross-check of the full one. Missing packages are installed with apt-get.
+Every side gets the same settings (leader-timeout 1 s, session timeout 4 s,
+capacity 10) and writes the same files.
 
-  graceful failover   SIGTERM to the leader -> first file of the next leader
-  crash failover      SIGKILL to the leader -> first file of the next leader
-  crash-restart       SIGKILL, the same replica restarted at once -> its next file
-                      (election only: the recipe cannot resume a session)
-  start -> first file a lone replica on a fresh election path
-  at rest             ZooKeeper packets/s per replica (mntr), RSS/PSS, CPU per
-                      replica from a cgroup of its own (benchlib/cpu.py), and
-                      where the memory goes (/proc/PID/smaps, benchlib/memory.py)
-  scale pass          SCALE_N candidates of each at the first tick: watch
-                      wake-ups per failover, graceful p50
-  HTTP pass           at HTTP_TICK, election alone: N replicas with --http-addr
-                      beside N without, at once (benchlib/httppass.py): RSS after
-                      a few requests, /metrics, /status, /leader latency at
-                      HTTP_RATE req/s, graceful failover off vs on under that
-                      scrape load, and hostile clients (FLOOD idle connections, a
-                      slow-loris, a 1 MiB header) with /healthz probed throughout
-                      and graceful failover off vs on while the attack is kept up
-  supervised pass     at SUPERVISED_TICK, election alone (kazoo has no supervised
-                      command): N replicas of `election run --exec-stop-timeout 1s
-                      -- CMD` with a stand-in that stamps its start and its stop
-                      (benchlib/supervised.py): graceful handover, old child's stop
-                      -> next child's start, and SIGTERM -> next child's start,
-                      over SUPERVISED_ROUNDS rounds; overlaps
+Rounds are interleaved: each round runs one measurement of every side, the
+order rotated from round to round (election, kazoo, Curator; kazoo, Curator,
+election; ...), so that a load that drifts during the run falls on all sides
+alike. Measured, ROUNDS rounds each unless said:
 
-Times come from the files themselves: each file carries the wall-clock time (ms)
-at which it was written, compared with the moment the signal was sent; each
-signal goes at a random phase of the server's tick (sessions expire on tick
-boundaries) and of the leader's write cycle. Prints
-markdown tables and writes JSON under bench/results/. Environment: BINARY
-(default .build/release/election), N (3), SCALE_N (50, 0 skips the pass), ROUNDS
-(5), REST_SECONDS (30), TICKS (2000,500), PEER (kazoo; none runs election alone),
-HTTP_TICK (the last of TICKS; 0 skips the HTTP pass), HTTP_ROUNDS (15 each side,
-per condition), HTTP_RATE (50), HTTP_SECONDS (30), FLOOD (1000), SUPERVISED_TICK (500
-when in TICKS, else the last), SUPERVISED_ROUNDS (10; 0 skips the pass),
-ONLY=supervised (that pass alone, on its own ZooKeeper at SUPERVISED_TICK, ~1 min),
-KEEP=1 keeps the work directory.
+  graceful failover     SIGTERM to the leader -> first file of the next leader
+  crash of the host     the leader's process and (election) its guardian die
+                        together: SIGSTOP the daemon, SIGKILL the guardian, SIGKILL
+                        the daemon; for the peers, which have no guardian, SIGKILL
+  crash of the process  election only: SIGKILL of the daemon, its guardian alive
+                        (the peers' process crash is their host crash)
+  crash-restart         host crash, the same replica restarted at once -> its next
+                        file (election only: the recipes cannot resume a session)
+  start -> first file   a lone replica on a fresh election path
+  pause                 PAUSE_ROUNDS rounds: the leader SIGSTOPped past its
+                        session's expiry, then SIGCONTed: files of the old term
+                        that appear afterwards (zombie writes)
+  at rest               all groups at once for REST_SECONDS: ZooKeeper packets per
+                        replica (its own connections, from the server's `cons`), CPU
+                        per replica from a cgroup of its own (benchlib/cpu.py), RSS,
+                        PSS and private dirty (/proc/PID/smaps_rollup; election's
+                        guardian apart), where the memory goes (benchlib/memory.py)
+  watch notifications   per graceful failover, from the server's own counters (mntr)
+  scale pass            SCALE_N candidates of each side at the first tick, at once,
+                        graceful rounds interleaved: notifications, graceful p50
+  HTTP pass             at HTTP_TICK, election alone: N replicas with --http-addr
+                        beside N without (benchlib/httppass.py)
+  supervised pass       at SUPERVISED_TICK, election alone: `election run -- CMD`
+                        handover (benchlib/supervised.py)
+
+Each figure is reported as its p50 with its spread (p10-p90) and, against
+election, the round-by-round ratio's p50 and spread; a difference is called a
+win only when the two sides' p10-p90 spreads do not overlap ("within noise"
+otherwise). Times come from the files themselves: each carries the wall-clock ms
+at which it was written, compared with the moment of the signal, sent at a
+random phase of the server's tick and of the leader's write cycle.
+
+Prints markdown tables, writes JSON under bench/results/ and, unless DOCS=0,
+docs/benchmarks.md from that JSON (benchlib/docs.py; `scripts/bench.py --render
+FILE.json` rewrites it from a saved run). Environment: BINARY (default
+.build/release/election), SIDES (election,kazoo,curator), CROSSCHECK (1: the
+minimal kazoo driver in the graceful rounds), N (3), SCALE_N (50, 0 skips the
+pass), ROUNDS (5), PAUSE_ROUNDS (3, 0 skips), REST_SECONDS (30), TICKS
+(2000,500), MEASURES (rest,start,graceful,crash,pause), HTTP_TICK (the last of
+TICKS; 0 skips the HTTP pass), HTTP_ROUNDS (15 each side, per condition),
+HTTP_RATE (50), HTTP_SECONDS (30), FLOOD (1000), SUPERVISED_TICK (500 when in
+TICKS, else the last), SUPERVISED_ROUNDS (10; 0 skips the pass),
+ONLY=supervised (that pass alone, on its own ZooKeeper at SUPERVISED_TICK,
+~1 min), KEEP=1 keeps the work directory, DOCS=0 leaves docs/benchmarks.md alone.
 """
 
+import hashlib
 import json
 import os
 import platform
@@ -60,18 +77,23 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ left under scripts/benchlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import httppass, report, supervised  # noqa: E402
+from benchlib import docs, httppass, report, sides, supervised  # noqa: E402
 from benchlib.cpu import CpuMeter  # noqa: E402
 from benchlib.stats import summary  # noqa: E402
-from benchlib.harness import ROOT, Bench, Implementation, cleanup_dir, log  # noqa: E402
+from benchlib.harness import ROOT, Bench, cleanup_dir, log  # noqa: E402
 
 BINARY = os.path.abspath(os.environ.get("BINARY", os.path.join(ROOT, ".build/release/election")))
 N = int(os.environ.get("N", "3"))
 SCALE_N = int(os.environ.get("SCALE_N", "50"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
+PAUSE_ROUNDS = int(os.environ.get("PAUSE_ROUNDS", "3"))
 REST_SECONDS = float(os.environ.get("REST_SECONDS", "30"))
 TICKS = [int(t) for t in os.environ.get("TICKS", "2000,500").split(",") if t.strip()]
-PEER = os.environ.get("PEER", "kazoo")
+if "PEER" in os.environ and "SIDES" not in os.environ:  # the old spelling: PEER=none / PEER=kazoo
+    os.environ["SIDES"] = "election" if os.environ["PEER"] == "none" else f"election,{os.environ['PEER']}"
+SIDES = [x.strip() for x in os.environ.get("SIDES", ",".join(sides.ALL)).split(",") if x.strip()]
+CROSSCHECK = os.environ.get("CROSSCHECK", "1") == "1" and "kazoo" in SIDES
+MEASURES = set(x.strip() for x in os.environ.get("MEASURES", "rest,start,graceful,crash,pause").split(","))
 HTTP_TICK = int(os.environ.get("HTTP_TICK", str(TICKS[-1] if TICKS else 0)))
 HTTP_ROUNDS = int(os.environ.get("HTTP_ROUNDS", "15"))
 HTTP_RATE = float(os.environ.get("HTTP_RATE", "50"))
@@ -81,37 +103,17 @@ ONLY = os.environ.get("ONLY", "")
 SUPERVISED_TICK = int(os.environ.get("SUPERVISED_TICK",
                                      "500" if 500 in TICKS or ONLY else str(TICKS[-1] if TICKS else 0)))
 SUPERVISED_ROUNDS = int(os.environ.get("SUPERVISED_ROUNDS", "10"))
+DOCS = os.environ.get("DOCS", "1") == "1"
 if ONLY == "supervised":
-    TICKS, SCALE_N, HTTP_TICK, PEER = [SUPERVISED_TICK], 0, 0, "none"
+    TICKS, SCALE_N, HTTP_TICK, SIDES, CROSSCHECK, DOCS = [SUPERVISED_TICK], 0, 0, ["election"], False, False
 elif ONLY:
     sys.exit(f"bench: ONLY must be supervised or unset, not {ONLY!r}")
+if not SIDES or SIDES[0] != "election":
+    sys.exit("bench: SIDES must start with election")
 SESSION_TIMEOUT = 4.0
 FLAGS = ["--leader-timeout", "1s", "--session-timeout", "4s", "--attempter-timeout", "10s",
          "--storage-capacity", "10"]
-SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which sees python3-kazoo (a pyenv python does not)
-KAZOO_DRIVER = os.path.join(ROOT, "bench/kazoo_election.py")
-
-
-def kazoo_version():
-    out = subprocess.run([SYSTEM_PYTHON, "-c", "import kazoo, sys; print(kazoo.__version__, sys.version.split()[0])"],
-                         capture_output=True, text=True)
-    return out.stdout.split() if out.returncode == 0 else None
-
-
-def ensure_kazoo():
-    """python3-kazoo for Debian's python3, installed with apt-get when missing."""
-    if kazoo_version():
-        return
-    if os.geteuid() != 0:
-        sys.exit("bench: kazoo is missing for /usr/bin/python3; apt-get install python3-kazoo, or PEER=none")
-    log("installing python3-kazoo with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "python3-kazoo"]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-        subprocess.run(cmd, env=env, capture_output=True)
-    if not kazoo_version():
-        sys.exit("bench: could not install python3-kazoo; PEER=none runs election alone")
+LEADER_TIMEOUT_S = 1.0
 
 
 def machine():
@@ -138,62 +140,202 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
-def run_impl(bench, rids):
-    """Every figure of one implementation at one tick."""
-    r = {}
-    log(f"{bench.impl.key} tick {bench.tick_ms}: start -> first file, {ROUNDS} rounds")
-    r["start_to_first_file_ms"] = summary(bench.start_rounds(ROUNDS))
-    for rid in rids:
-        bench.spawn(rid)
-    bench.wait_steady(rids)
-    log(f"{bench.impl.key} tick {bench.tick_ms}: at rest for {REST_SECONDS:.0f} s")
-    r["at_rest"] = bench.at_rest(rids, REST_SECONDS)
-    graceful, _, wakes = bench.failover_rounds(rids, signal.SIGTERM, ROUNDS, label="graceful")
-    r["graceful_ms"] = summary(graceful)
-    r["watch_wakeups_per_failover"] = wakes
-    crash, _, _ = bench.failover_rounds(rids, signal.SIGKILL, ROUNDS, label="crash")
-    r["crash_ms"] = summary(crash)
-    if bench.impl.can_resume:
-        kill_to_file, restart_to_file, _ = bench.failover_rounds(
-            rids, signal.SIGKILL, ROUNDS, restart_same=True, label="crash-restart")
-        r["crash_restart_ms"] = summary(kill_to_file)
-        r["restart_to_first_file_ms"] = summary(restart_to_file)
-    r["verify"] = bench.verify(rids)
-    bench.stop_all()
-    return r
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def scale_pass(bench, n):
-    rids = [f"{bench.impl.key}-s{i}" for i in range(1, n + 1)]
-    log(f"{bench.impl.key} tick {bench.tick_ms}: scale pass, {n} candidates")
-    for rid in rids:
-        bench.spawn(rid, path=f"/bench-{bench.impl.key}-scale", cgroup=False)
-    bench.wait_steady(rids, timeout=120)
-    graceful, _, wakes = bench.failover_rounds(rids, signal.SIGTERM, ROUNDS, label="scale graceful")
-    out = {"graceful_ms": summary(graceful), "watch_wakeups_per_failover": wakes, "verify": bench.verify(rids)}
-    bench.stop_all()
+def git_head():
+    out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def interleave(jobs, rounds, run_job, orders):
+    """Runs `rounds` rounds of `jobs` ([(side, kind)]), the order rotated by one each
+    round; {job: [result per round]}. Appends each round's order to `orders`."""
+    results = {job: [] for job in jobs}
+    for r in range(rounds):
+        k = r % len(jobs)
+        order = jobs[k:] + jobs[:k]
+        orders.append([f"{side}:{kind}" for side, kind in order])
+        for job in order:
+            results[job].append(run_job(job, r))
+    return results
+
+
+def pause_seconds(bench):
+    """Long enough for the server to expire the paused leader's session and the next
+    leader to write: the granted timeout, a tick, and 1.5 s."""
+    return bench.negotiated_session_timeout_ms() / 1000 + bench.tick_ms / 1000 + 1.5
+
+
+def run_tick(tick, zkdir, impls, cross, work, cpu):
+    """Every figure of every side at one tick; the groups run at once on one ZooKeeper."""
+    allimpls = impls + ([cross] if cross else [])
+    benches = {}
+    for impl in allimpls:
+        b = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impl, FLAGS, SESSION_TIMEOUT, cpu, BINARY)
+        b.attach()
+        benches[impl.key] = b
+    rids = {impl.key: [f"{impl.prefix}{tick}-{i}" for i in range(1, N + 1)] for impl in allimpls}
+    keys = [impl.key for impl in impls]
+    out = {"negotiated_session_ms": benches["election"].negotiated_session_timeout_ms(), "orders": {},
+           "sides": {k: {} for k in keys}}
+    if cross:
+        out["crosscheck"] = {}
+    try:
+        for impl in allimpls:
+            log(f"tick {tick}: starting {N} replicas of {impl.label}")
+            for rid in rids[impl.key]:
+                benches[impl.key].spawn(rid)
+        for k, b in benches.items():
+            b.wait_steady(rids[k], timeout=90)
+
+        if "rest" in MEASURES:
+            time.sleep(2)
+            log(f"tick {tick}: every group at rest for {REST_SECONDS:.0f} s, at once")
+            windows = {k: benches[k].rest_begin(rids[k]) for k in keys}
+            time.sleep(REST_SECONDS)
+            for k in keys:
+                out["sides"][k]["at_rest"] = benches[k].rest_end(windows[k])
+
+        def run_job(job, r):
+            side, kind = job
+            b, g = benches[side], rids[side]
+            label = f"{kind} round {r + 1}"
+            if kind == "start":
+                ms = b.start_round(r)
+                log(f"{side} tick {tick}: start -> first file round {r + 1}: {ms:.0f} ms")
+                return ms
+            if kind == "graceful":
+                return b.failover_round(g, "term", label=label)
+            if kind == "crash_host":
+                return b.failover_round(g, "host", label=label)
+            if kind == "crash_process":
+                return b.failover_round(g, "process", label=label)
+            if kind == "crash_restart":
+                return b.failover_round(g, "host", restart_same=True, label=label)
+            if kind == "pause":
+                return b.pause_round(g, pause_seconds(b), 2 * LEADER_TIMEOUT_S + 1, label=label)
+            raise ValueError(kind)
+
+        if "start" in MEASURES:
+            res = interleave([(k, "start") for k in keys], ROUNDS, run_job, out["orders"].setdefault("start", []))
+            for (k, _), v in res.items():
+                out["sides"][k]["start_to_first_file_ms"] = summary(v)
+        if "graceful" in MEASURES:
+            jobs = [(k, "graceful") for k in keys] + ([(cross.key, "graceful")] if cross else [])
+            res = interleave(jobs, ROUNDS, run_job, out["orders"].setdefault("graceful", []))
+            for (k, _), v in res.items():
+                dest = out["crosscheck"] if cross and k == cross.key else out["sides"][k]
+                dest["graceful_ms"] = summary([x["ms"] for x in v])
+                dest["watch_notifications_per_failover"] = [x["notifications"] for x in v]
+                dest["wakeups_logged_per_failover"] = [x["wakeups"] for x in v]
+                dest["graceful_pairs"] = [[x["old"], x["new"]] for x in v]
+            if cross:
+                # the full kazoo driver's own rounds, for the cross-check's table
+                out["crosscheck"]["kazoo_graceful_ms"] = out["sides"]["kazoo"]["graceful_ms"]
+        if "crash" in MEASURES:
+            jobs = [(k, "crash_host") for k in keys]
+            e = next(i for i in impls if i.key == "election")
+            jobs.insert(1, ("election", "crash_process"))
+            if e.can_resume:
+                jobs.insert(2, ("election", "crash_restart"))
+            res = interleave(jobs, ROUNDS, run_job, out["orders"].setdefault("crash", []))
+            for (k, kind), v in res.items():
+                d = out["sides"][k]
+                d[f"{kind}_ms"] = summary([x["ms"] for x in v])
+                d[f"{kind}_guardian_found"] = sum(1 for x in v if x["guardian"])
+                if kind == "crash_restart":
+                    d["restart_to_first_file_ms"] = summary([x["restart_ms"] for x in v])
+        if "pause" in MEASURES and PAUSE_ROUNDS > 0:
+            res = interleave([(k, "pause") for k in keys], PAUSE_ROUNDS, run_job, out["orders"].setdefault("pause", []))
+            for (k, _), v in res.items():
+                out["sides"][k]["pause"] = {
+                    "seconds": pause_seconds(benches[k]), "takeover_ms": summary([x["takeover_ms"] for x in v]),
+                    "zombie_writes": [x["zombie_writes"] for x in v],
+                    "zombie_files": [x["zombie_files"] for x in v]}
+        for k in keys:
+            out["sides"][k]["verify"] = benches[k].verify(rids[k])
+        if cross:
+            out["crosscheck"]["verify"] = benches[cross.key].verify(rids[cross.key])
+    finally:
+        for b in benches.values():
+            b.stop_all()
     return out
 
 
+def scale_pass(tick, zkdir, impls, work, cpu):
+    """SCALE_N candidates of every side at once, graceful rounds interleaved."""
+    benches, rids = {}, {}
+    for impl in impls:
+        b = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impl, FLAGS, SESSION_TIMEOUT, cpu, BINARY)
+        b.attach()
+        benches[impl.key] = b
+        rids[impl.key] = [f"{impl.prefix}-s{i}" for i in range(1, SCALE_N + 1)]
+    out = {"n": SCALE_N, "tick_ms": tick, "orders": [], "sides": {}}
+    try:
+        for impl in impls:
+            log(f"scale pass, tick {tick}: starting {SCALE_N} candidates of {impl.label}")
+            for rid in rids[impl.key]:
+                benches[impl.key].spawn(rid, path=f"/bench-{impl.key}-scale", cgroup=False)
+                # JVMs one at a time-ish: fifty starting at once would starve the running
+                # ones' pings past their session timeout on two cores.
+                time.sleep(0.5 if impl.key == "curator" else 0.02)
+            benches[impl.key].wait_steady(rids[impl.key], timeout=240)
+        res = interleave([(i.key, "graceful") for i in impls], ROUNDS,
+                         lambda job, r: benches[job[0]].failover_round(rids[job[0]], "term",
+                                                                       label=f"scale graceful round {r + 1}"),
+                         out["orders"])
+        for (k, _), v in res.items():
+            out["sides"][k] = {"graceful_ms": summary([x["ms"] for x in v]),
+                               "watch_notifications_per_failover": [x["notifications"] for x in v],
+                               "wakeups_logged_per_failover": [x["wakeups"] for x in v],
+                               "verify": benches[k].verify(rids[k])}
+    finally:
+        for b in benches.values():
+            b.stop_all()
+    return out
+
+
+def count_violations(results):
+    """election's violations (the exit status): the peers' are reported, not failed on,
+    since a recipe without fencing writes after a pause by design."""
+    n = 0
+    for per in results["ticks"].values():
+        n += len(per["sides"]["election"].get("verify", {}).get("violations", []))
+    n += len(results.get("scale", {}).get("sides", {}).get("election", {}).get("verify", {}).get("violations", []))
+    n += sum(len(v["violations"]) for v in results.get("http", {}).get("verify", {}).values())
+    sup = results.get("supervised")
+    if sup:
+        n += len(sup["verify"].get("violations", [])) + len(sup["overlaps"])
+    return n
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":
+        with open(sys.argv[2]) as f:
+            results = json.load(f)
+        print(report.render(results))
+        docs.write(results, os.path.join(ROOT, "docs/benchmarks.md"))
+        print(f"\nwrote docs/benchmarks.md from {sys.argv[2]}", file=sys.stderr)
+        return
     if not os.access(BINARY, os.X_OK):
         sys.exit(f"bench: no binary at {BINARY} (make release builds it)")
-    impls = [Implementation("election", "election", [BINARY, "run"], BINARY, can_resume=True)]
-    if PEER == "kazoo":
-        ensure_kazoo()
-        impls.append(Implementation("kazoo", "kazoo Election", [SYSTEM_PYTHON, KAZOO_DRIVER, "run"], SYSTEM_PYTHON,
-                                    can_resume=False))
-    elif PEER != "none":
-        sys.exit(f"bench: PEER must be kazoo or none, not {PEER!r}")
     work = tempfile.mkdtemp(prefix="election-bench.")
+    impls = sides.make(SIDES, BINARY, work)
+    cross = sides.make(["kazoo-minimal"], BINARY, work)[0] if CROSSCHECK else None
     cpu = CpuMeter(f"election-bench.{os.getpid()}")
-    kv = kazoo_version() if PEER == "kazoo" else None
     setup = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(), "n": N, "scale_n": SCALE_N,
-             "rounds": ROUNDS, "rest_seconds": REST_SECONDS, "ticks_ms": TICKS, "settings": " ".join(FLAGS),
-             "binary": BINARY, "cpu_method": cpu.method, "loadavg_start": loadavg(),
-             "peer_label": impls[1].label if len(impls) > 1 else None,
-             "peer_version": f"kazoo {kv[0]} on Python {kv[1]}" if kv else None,
-             "http_tick_ms": HTTP_TICK if HTTP_TICK in TICKS else None}
+             "rounds": ROUNDS, "pause_rounds": PAUSE_ROUNDS, "rest_seconds": REST_SECONDS, "ticks_ms": TICKS,
+             "settings": " ".join(FLAGS), "binary": BINARY, "binary_sha256": sha256(BINARY), "tree": git_head(),
+             "cpu_method": cpu.method, "loadavg_start": loadavg(), "measures": sorted(MEASURES),
+             "sides": [{"key": i.key, "label": i.label, "version": i.version} for i in impls],
+             "crosscheck": {"key": cross.key, "label": cross.label} if cross else None,
+             "http_tick_ms": HTTP_TICK if HTTP_TICK in TICKS else None, "only": ONLY or None}
     results = {"setup": setup, "ticks": {}}
     running = {"bench": None, "zk": None}
 
@@ -202,52 +344,40 @@ def main():
     signal.signal(signal.SIGTERM, interrupted)
     started = time.time()
     try:
-        log(f"work dir {work}; CPU: {cpu.method}")
+        log(f"work dir {work}; sides {', '.join(i.key for i in impls)}; CPU: {cpu.method}")
         for ti, tick in enumerate(TICKS):
             zkdir = os.path.join(work, f"zk-{tick}")
             log(f"starting ZooKeeper, tickTime {tick} ms")
             running["zk"] = zkdir
             Bench.zk("start", zkdir, "1", tick_ms=tick)
-            per = {}
-            # Every other tick the peer goes first, so that a load that drifts during the
-            # run (a build next door) does not always favour the same side.
-            order = [] if ONLY else impls if ti % 2 == 0 else impls[::-1]
-            for impl in order:
-                bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impl, FLAGS, SESSION_TIMEOUT, cpu,
-                              BINARY)
-                running["bench"] = bench
-                bench.attach()
-                setup.setdefault("zookeeper", bench.mntr().get("zk_version", "?").split("-")[0].split(",")[0])
-                per["negotiated_session_ms"] = bench.negotiated_session_timeout_ms()
-                rids = [f"{impl.key[0]}{tick}-{i}" for i in range(1, N + 1)]
-                per["election" if impl.key == "election" else "peer"] = run_impl(bench, rids)
-            per["order"] = [impl.key for impl in order]
-            if ti == 0 and SCALE_N > 0:
-                scale = {"n": SCALE_N, "tick_ms": tick}
-                for impl in impls:
-                    bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impl, FLAGS, SESSION_TIMEOUT, cpu,
-                                  BINARY)
-                    running["bench"] = bench
-                    bench.attach()
-                    scale["election" if impl.key == "election" else "peer"] = scale_pass(bench, SCALE_N)
-                results["scale"] = scale
+            with open(os.path.join(zkdir, "connect")) as f:
+                port = int(f.read().strip().rsplit(":", 1)[1])
+            from benchlib.harness import mntr
+            setup.setdefault("zookeeper", mntr(port).get("zk_version", "?").split("-")[0].split(",")[0])
+            if not ONLY:
+                t_tick = time.time()
+                results["ticks"][str(tick)] = run_tick(tick, zkdir, impls, cross, work, cpu)
+                results["ticks"][str(tick)]["seconds"] = round(time.time() - t_tick, 1)
+            if ti == 0 and SCALE_N > 0 and not ONLY:
+                t_scale = time.time()
+                results["scale"] = scale_pass(tick, zkdir, impls, work, cpu)
+                results["scale"]["seconds"] = round(time.time() - t_scale, 1)
             if tick == HTTP_TICK:
                 bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impls[0], FLAGS, SESSION_TIMEOUT, cpu,
                               BINARY)
                 running["bench"] = bench
                 bench.attach()
                 log(f"HTTP pass at tick {tick}: {N} replicas with --http-addr beside {N} without")
+                t_http = time.time()
                 results["http"] = httppass.run(bench, N, HTTP_ROUNDS, HTTP_RATE, HTTP_SECONDS, FLOOD)
+                results["http"]["seconds_in_all"] = round(time.time() - t_http, 1)
             if tick == SUPERVISED_TICK and SUPERVISED_ROUNDS > 0:
                 bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impls[0], FLAGS, SESSION_TIMEOUT, cpu,
                               BINARY)
                 running["bench"] = bench
                 bench.attach()
-                setup.setdefault("zookeeper", bench.mntr().get("zk_version", "?").split("-")[0].split(",")[0])
                 log(f"supervised pass at tick {tick}: {N} replicas of election run -- CMD, {SUPERVISED_ROUNDS} rounds")
                 results["supervised"] = supervised.run(bench, N, SUPERVISED_ROUNDS)
-            if not ONLY:
-                results["ticks"][str(tick)] = per
             running["bench"] = None
             Bench.zk("stop", zkdir)
             running["zk"] = None
@@ -276,15 +406,10 @@ def main():
     with open(path, "w") as f:
         json.dump(results, f, indent=2, sort_keys=True)
     print(f"\nJSON: {os.path.relpath(path, ROOT)}")
-    violations = sum(len(per[k]["verify"]["violations"]) for per in results["ticks"].values()
-                     for k in ("election", "peer") if k in per)
-    violations += sum(len(results["scale"][k]["verify"]["violations"])
-                      for k in ("election", "peer") if k in results.get("scale", {}))
-    violations += sum(len(v["violations"]) for v in results.get("http", {}).get("verify", {}).values())
-    sup = results.get("supervised")
-    if sup:
-        violations += len(sup["verify"].get("violations", [])) + len(sup["overlaps"])
-    if violations:
+    if DOCS:
+        docs.write(results, os.path.join(ROOT, "docs/benchmarks.md"))
+        print("docs/benchmarks.md written from it")
+    if count_violations(results):
         sys.exit(1)
 
 

@@ -115,6 +115,17 @@ class CpuMeter:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def members(self, name):
+        """The pids in the cgroup of the process started with preexec(name) (its children
+        too); [] without cgroups."""
+        if self.kind is None:
+            return []
+        try:
+            with open(os.path.join(self.base, name, "cgroup.procs")) as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
     def _remove_all(self):
         for path in reversed(self.made):
             try:

@@ -38,9 +38,116 @@ def now_ms():
 
 
 class Implementation:
-    def __init__(self, key, label, argv, executable, can_resume):
+    """One side: a command line that takes the shared flags. `guardian`: the leader
+    has a guardian child process (election's watchdog) that closes the session when
+    the daemon dies; `can_resume`: a restart on the same host resumes the session
+    (election's state file). `prefix`: the first letter of its replica ids."""
+
+    def __init__(self, key, label, argv, executable, can_resume, guardian=False, prefix=None, version=None):
         self.key, self.label, self.argv, self.executable = key, label, argv, executable
         self.can_resume = can_resume  # crash-restart resumes the session (election's state file)
+        self.guardian = guardian
+        self.prefix = prefix or key[0]
+        self.version = version
+
+
+# ---- ZooKeeper's four-letter words, and which replica owns which connection ----
+def four_letter(port, word):
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+        s.sendall(word.encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def mntr(port):
+    stats = {}
+    for line in four_letter(port, "mntr").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2:
+            stats[parts[0]] = parts[1]
+    return stats
+
+
+WATCH_KEYS = ("zk_sum_node_deleted_watch_count", "zk_sum_node_children_watch_count",
+              "zk_sum_node_created_watch_count", "zk_sum_node_changed_watch_count")
+
+
+def watch_notifications(stats):
+    """Watches the server has fired so far (every kind): ZooKeeper's own count."""
+    return sum(int(float(stats.get(k, 0))) for k in WATCH_KEYS)
+
+
+CONS_RE = re.compile(r"/[\d.]+:(\d+)\[\d+\]\((.*)\)")
+
+
+def connection_packets(port):
+    """{client port: (packets received, packets sent)} of every client connection (`cons`)."""
+    out = {}
+    for line in four_letter(port, "cons").splitlines():
+        m = CONS_RE.search(line)
+        if not m:
+            continue
+        fields = dict(kv.split("=", 1) for kv in m.group(2).split(",") if "=" in kv)
+        if "recved" in fields and "sent" in fields:
+            out[int(m.group(1))] = (int(fields["recved"]), int(fields["sent"]))
+    return out
+
+
+def tcp_sockets(server_port):
+    """{socket inode: local port} of this host's TCP connections to `server_port`."""
+    out = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local, remote, inode = parts[1], parts[2], int(parts[9])
+                    if int(remote.rsplit(":", 1)[1], 16) == server_port:
+                        out[inode] = int(local.rsplit(":", 1)[1], 16)
+        except OSError:
+            pass
+    return out
+
+
+def socket_inodes(pid):
+    found = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                found.add(int(link[8:-1]))
+    except OSError:
+        pass
+    return found
+
+
+def children(pid):
+    """Child pids of `pid` (every thread's children)."""
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    out += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 class Bench:
@@ -68,17 +175,7 @@ class Bench:
         self.zk_port = int(self.connect.rsplit(":", 1)[1])
 
     def mntr(self):
-        with socket.create_connection(("127.0.0.1", self.zk_port), timeout=3) as s:
-            s.sendall(b"mntr")
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-        stats = {}
-        for line in data.decode().splitlines():
-            parts = line.split("\t")
-            if len(parts) == 2:
-                stats[parts[0]] = parts[1]
-        return stats
+        return mntr(self.zk_port)
 
     def negotiated_session_timeout_ms(self):
         """What the server grants a 4 s request: clamped to 2-20 ticks."""
@@ -220,86 +317,201 @@ class Bench:
         return total
 
     # ---- measurements ----------------------------------------------------
+    def guardian(self, rid):
+        """The pid of the leader daemon's guardian: its child whose argv holds ` watchdog `."""
+        proc = self.procs.get(rid)
+        if proc is None or not self.impl.guardian:
+            return None
+        return next((c for c in children(proc.pid) if " watchdog " in cmdline(c) + " "), None)
+
+    def crash(self, rid, how):
+        """Ends leader `rid`'s process as `how` says; returns the ms timestamp at which it
+        stopped running. "term": SIGTERM (graceful); "process": SIGKILL of the daemon alone
+        (its host, and so its guardian, lives); "host": the daemon and its guardian
+        together (SIGSTOP the daemon, SIGKILL the guardian, SIGKILL the daemon), as when a
+        machine or a whole container dies."""
+        proc = self.procs[rid]
+        if how == "term":
+            t0 = now_ms()
+            proc.send_signal(signal.SIGTERM)
+            return t0
+        if how == "process":
+            t0 = now_ms()
+            proc.send_signal(signal.SIGKILL)
+            return t0
+        guardian = self.guardian(rid)
+        t0 = now_ms()
+        proc.send_signal(signal.SIGSTOP)
+        if guardian is not None:
+            try:
+                os.kill(guardian, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.send_signal(signal.SIGKILL)
+        return t0
+
+    def failover_round(self, rids, how, restart_same=False, label=""):
+        """One round: the leader ends as `how` says (crash()), at a random phase of the
+        server's tick (sessions expire on tick boundaries) and of the leader's 1 s write
+        cycle; returns {"ms", "old", "new", "notifications", "wakeups", "guardian"} and,
+        for restart_same, "restart_ms" (the same replica restarted at once -> its file)."""
+        self.wait_steady(rids)
+        old, token = self.leader(rids)
+        guardian = self.guardian(old)
+        before = self.wakeups(rids)
+        time.sleep(0.3 + random.uniform(0, max(self.tick_ms / 1000.0, 1.0)))
+        seen = set(self.files(old))
+        n0 = watch_notifications(self.mntr())
+        t0 = self.crash(old, how)
+        limit = self.negotiated_session_timeout_ms() / 1000 + self.tick_ms / 1000 + 10
+        out = {"old": old, "guardian": guardian is not None}
+        if restart_same:
+            self.procs[old].wait()
+            t_restart = now_ms()
+            self.spawn(old)
+            rid, name = self.wait_for_written(old, token, seen, timeout=limit)
+            out["restart_ms"] = self.written_at(rid, name) - t_restart
+        else:
+            rid, name = self.wait_for_token_above([r for r in rids if r != old], token, timeout=limit)
+        out["ms"] = self.written_at(rid, name) - t0
+        out["new"] = rid
+        self.pairs.append((old, rid))
+        if not restart_same:
+            self.procs[old].wait()
+            time.sleep(0.2)
+            out["notifications"] = watch_notifications(self.mntr()) - n0
+            out["wakeups"] = self.wakeups(rids) - before
+            self.spawn(old)
+        log(f"{self.impl.key} tick {self.tick_ms}: {label}: {out['ms']:.1f} ms ({old} -> {rid})")
+        return out
+
     def failover_rounds(self, rids, sig, rounds, restart_same=False, label=""):
+        """`rounds` rounds one after the other: (times, restart times, wake-ups)."""
+        how = "term" if sig == signal.SIGTERM else "process"
         times, restart_times, wakes = [], [], []
         for i in range(rounds):
-            self.wait_steady(rids)
-            old, token = self.leader(rids)
-            before = self.wakeups(rids)
-            # At a random phase of the server's tick (sessions expire on tick boundaries)
-            # and of the leader's 1 s write cycle: rounds that follow one another at a
-            # fixed pace would otherwise all hit the same phase and the same bucket.
-            time.sleep(0.3 + random.uniform(0, max(self.tick_ms / 1000.0, 1.0)))
-            seen = set(self.files(old))
-            t0 = now_ms()
-            self.procs[old].send_signal(sig)
-            limit = self.negotiated_session_timeout_ms() / 1000 + self.tick_ms / 1000 + 10
+            r = self.failover_round(rids, how, restart_same=restart_same, label=f"{label} round {i + 1}/{rounds}")
+            times.append(r["ms"])
             if restart_same:
-                self.procs[old].wait()
-                t_restart = now_ms()
-                self.spawn(old)
-                rid, name = self.wait_for_written(old, token, seen, timeout=limit)
-                restart_times.append(self.written_at(rid, name) - t_restart)
+                restart_times.append(r["restart_ms"])
             else:
-                rid, name = self.wait_for_token_above([r for r in rids if r != old], token, timeout=limit)
-            times.append(self.written_at(rid, name) - t0)
-            self.pairs.append((old, rid))
-            if not restart_same:
-                self.procs[old].wait()
-                time.sleep(0.2)
-                wakes.append(self.wakeups(rids) - before)
-                self.spawn(old)
-            log(f"{self.impl.key} tick {self.tick_ms}: {label} round {i + 1}/{rounds}: "
-                f"{times[-1]:.1f} ms ({old} -> {rid})")
+                wakes.append(r["wakeups"])
         return times, restart_times, wakes
 
-    def start_rounds(self, rounds):
-        """Process start -> first file of a lone replica on a fresh election path."""
-        times = []
-        for i in range(rounds):
-            rid = f"{self.impl.key}-start{i}"
-            t0 = now_ms()
-            self.spawn(rid, path=f"/bench-{self.impl.key}-start-{i}", cgroup=False)
-            deadline = time.time() + 20
-            while not self.files(rid):
-                if time.time() > deadline:
-                    raise RuntimeError(f"lone replica {rid} wrote nothing")
-                time.sleep(0.002)
-            times.append(self.written_at(rid, self.files(rid)[0]) - t0)
-            self.stop(rid)
-            del self.procs[rid]
-        return times
-
-    def at_rest(self, rids, seconds):
-        """Packets, CPU and memory of a steady group, the window opened 2 s after it settled."""
+    def pause_round(self, rids, pause_s, watch_s, label=""):
+        """The leader's process SIGSTOPped for `pause_s` (past its session's expiry), then
+        SIGCONTed and watched for `watch_s`: {"takeover_ms" (stop -> the next leader's
+        first file, None if none came during the pause), "zombie_writes" (files of the
+        old term that appeared after SIGCONT), "old", "new"}."""
         self.wait_steady(rids)
-        time.sleep(2)
+        old, token = self.leader(rids)
+        time.sleep(0.3 + random.uniform(0, max(self.tick_ms / 1000.0, 1.0)))
+        proc = self.procs[old]
+        t0 = now_ms()
+        proc.send_signal(signal.SIGSTOP)
+        out = {"old": old, "new": None, "takeover_ms": None}
+        try:
+            rid, name = self.wait_for_token_above([r for r in rids if r != old], token, timeout=pause_s)
+            out["new"], out["takeover_ms"] = rid, self.written_at(rid, name) - t0
+        except RuntimeError:
+            pass
+        time.sleep(max(0.0, t0 / 1000 + pause_s - time.time()))
+        at_cont = set(self.files(old))
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(watch_s)
+        late = [n for n in self.files(old) if n not in at_cont and int(FILE_RE.match(n).group(1)) == token]
+        out["zombie_writes"] = len(late)
+        out["zombie_files"] = late
+        self.stop(old)
+        self.spawn(old)
+        took = "none" if out["takeover_ms"] is None else f"{out['takeover_ms']:.0f} ms"
+        log(f"{self.impl.key} tick {self.tick_ms}: {label}: takeover {took}, {len(late)} zombie writes "
+            f"({old} -> {out['new']})")
+        return out
+
+    def start_round(self, i):
+        """Process start -> first file of a lone replica on a fresh election path, ms."""
+        rid = f"{self.impl.prefix}-start{i}"
+        t0 = now_ms()
+        self.spawn(rid, path=f"/bench-{self.impl.key}-start-{i}", cgroup=False)
+        deadline = time.time() + 30
+        while not self.files(rid):
+            if time.time() > deadline:
+                raise RuntimeError(f"lone replica {rid} wrote nothing")
+            time.sleep(0.002)
+        ms = self.written_at(rid, self.files(rid)[0]) - t0
+        self.stop(rid)
+        del self.procs[rid]
+        return ms
+
+    def start_rounds(self, rounds):
+        return [self.start_round(i) for i in range(rounds)]
+
+    def pids_of(self, rid):
+        """The replica's processes: its cgroup's members (the guardian too), else its pid."""
+        pids = self.cpu.members(rid) if hasattr(self.cpu, "members") else []
+        return pids or [self.procs[rid].pid]
+
+    def packets(self, rids):
+        """{replica: {client port: (received, sent)}} for the replicas' ZooKeeper connections."""
+        conns = connection_packets(self.zk_port)
+        inode_port = tcp_sockets(self.zk_port)
+        out = {}
+        for r in rids:
+            ports = {inode_port[i] for pid in self.pids_of(r) for i in socket_inodes(pid) if i in inode_port}
+            out[r] = {p: conns[p] for p in ports if p in conns}
+        return out
+
+    def rest_begin(self, rids):
+        """Opens an at-rest window over `rids` (steady); rest_end closes it."""
+        self.wait_steady(rids)
         pids = {r: self.procs[r].pid for r in rids}
-        c0 = {r: self.cpu.seconds(r, pids[r]) for r in rids}
-        m0 = self.mntr()
-        t0 = time.time()
-        time.sleep(seconds)
-        m1 = self.mntr()
-        elapsed = time.time() - t0
+        return {"rids": list(rids), "pids": pids, "t0": time.time(),
+                "cpu": {r: self.cpu.seconds(r, pids[r]) for r in rids}, "packets": self.packets(rids)}
+
+    def rest_end(self, w):
+        rids, pids = w["rids"], w["pids"]
+        elapsed = time.time() - w["t0"]
         c1 = {r: self.cpu.seconds(r, pids[r]) for r in rids}
+        p1 = self.packets(rids)
+        if any(self.procs[r].pid != pids[r] or self.procs[r].poll() is not None for r in rids):
+            raise RuntimeError(f"{self.impl.key}: a replica restarted inside the at-rest window")
         leader, _ = self.leader(rids)
         follower = next(r for r in rids if r != leader)
-        rss, pss = {}, {}
+        received, sent = {}, {}
         for r in rids:
-            roll = memory.rollup(pids[r])
-            rss[r], pss[r] = roll["Rss"] / 1024.0, roll["Pss"] / 1024.0
-        received = (int(m1["zk_packets_received"]) - int(m0["zk_packets_received"])) / elapsed / len(rids)
-        sent = (int(m1["zk_packets_sent"]) - int(m0["zk_packets_sent"])) / elapsed / len(rids)
-        cpu_min = {r: (c1[r] - c0[r]) / elapsed * 60 for r in rids}
+            rec = snt = 0
+            for port, (a, b) in p1[r].items():
+                a0, b0 = w["packets"][r].get(port, (0, 0))
+                rec, snt = rec + a - a0, snt + b - b0
+            received[r], sent[r] = rec / elapsed, snt / elapsed
+        rolls = {r: memory.rollup(pids[r]) for r in rids}
+        guardian = self.guardian(leader)
+        g = memory.rollup(guardian) if guardian else None
         return {
-            "packets_received_per_s_per_replica": received, "packets_sent_per_s_per_replica": sent,
-            "rss_mib": rss, "pss_mib": pss, "cpu_s_per_min": cpu_min, "cpu_method": self.cpu.method,
-            "leader": leader, "seconds": elapsed,
+            "packets_received_per_s": received, "packets_sent_per_s": sent,
+            "packets_received_per_s_per_replica": sum(received.values()) / len(rids),
+            "packets_sent_per_s_per_replica": sum(sent.values()) / len(rids),
+            "rss_mib": {r: v["Rss"] / 1024.0 for r, v in rolls.items()},
+            "pss_mib": {r: v["Pss"] / 1024.0 for r, v in rolls.items()},
+            "private_dirty_mib": {r: v["Private_Dirty"] / 1024.0 for r, v in rolls.items()},
+            "guardian_mib": {"rss": g["Rss"] / 1024.0, "pss": g["Pss"] / 1024.0,
+                             "private_dirty": g["Private_Dirty"] / 1024.0} if g else None,
+            "cpu_s_per_min": {r: (c1[r] - w["cpu"][r]) / elapsed * 60 for r in rids},
+            "cpu_method": self.cpu.method, "leader": leader, "seconds": elapsed,
             "memory_leader": memory.breakdown(pids[leader], self.impl.executable),
             "memory_follower": memory.breakdown(pids[follower], self.impl.executable),
             "binary_by_module_kib": memory.binary_by_module(pids[leader], self.impl.executable)
             if self.impl.key == "election" else None,
         }
+
+    def at_rest(self, rids, seconds):
+        """Packets, CPU and memory of a steady group, the window opened 2 s after it settled."""
+        self.wait_steady(rids)
+        time.sleep(2)
+        w = self.rest_begin(rids)
+        time.sleep(seconds)
+        return self.rest_end(w)
 
     def verify(self, rids):
         out = subprocess.run([self.verifier, "verify", *[self.dir_of(r) for r in rids], "--capacity", "10", "--json"],

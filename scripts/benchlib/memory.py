@@ -62,7 +62,7 @@ def library_group(path):
     for prefix, name in (("libc.so", "libc"), ("libzookeeper", "libzookeeper_mt"), ("libstdc++", "libstdc++"),
                          ("libm.so", "libm"), ("libgcc_s", "libgcc_s"), ("ld-linux", "ld.so"),
                          ("libpython", "libpython"), ("libssl", "libssl/libcrypto"),
-                         ("libcrypto", "libssl/libcrypto")):
+                         ("libcrypto", "libssl/libcrypto"), ("libjvm", "libjvm (HotSpot)")):
         if base.startswith(prefix):
             return name
     if path.endswith(".so") or ".so." in base or "/lib-dynload/" in path:
@@ -134,12 +134,12 @@ def breakdown(pid, executable):
 
 
 def rollup(pid):
-    """RSS and PSS (KiB) of the whole process."""
+    """RSS, PSS, private dirty and clean, anonymous (KiB) of the whole process."""
     out = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             key, _, rest = line.partition(":")
-            if key in ("Rss", "Pss", "Private_Dirty", "Anonymous"):
+            if key in ("Rss", "Pss", "Private_Dirty", "Private_Clean", "Anonymous"):
                 out[key] = int(rest.split()[0])
     return out
 

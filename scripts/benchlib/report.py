@@ -1,8 +1,8 @@
 """The markdown tables `make bench` prints, from the results dictionary."""
 
-import statistics
-
 from . import supervised
+from . import stats as st
+from .stats import ratio_summary
 
 
 def ratio(peer, ours):
@@ -12,72 +12,6 @@ def ratio(peer, ours):
         return "∞" if peer > 0 else "1.0×"
     r = peer / ours
     return f"{r:.2f}×" if r < 10 else f"{r:.0f}×"
-
-
-def cpu_parts(rest):
-    cpu = rest["cpu_s_per_min"]
-    followers = [v for k, v in cpu.items() if k != rest["leader"]]
-    return statistics.mean(cpu.values()), cpu[rest["leader"]], statistics.mean(followers) if followers else 0.0
-
-
-def impl_rows(e, k, negotiated_s):
-    """(measure, election, peer, ratio) rows for one tick; k may be None (no peer run)."""
-    def g(r, *path):
-        for p in path:
-            if r is None:
-                return None
-            r = r.get(p)
-        return r
-
-    def ms(v):
-        return "–" if v is None else f"{v:.1f} ms"
-
-    rows = []
-    eg, kg = e["graceful_ms"], g(k, "graceful_ms")
-    rows.append(("graceful (SIGTERM) failover p50 / p90",
-                 f"{ms(eg['p50'])} / {ms(eg['p90'])}",
-                 f"{ms(kg['p50'])} / {ms(kg['p90'])}" if kg else "–",
-                 f"{ratio(g(kg, 'p50'), eg['p50'])} / {ratio(g(kg, 'p90'), eg['p90'])}"))
-    ec, kc = e["crash_ms"]["p50"], g(k, "crash_ms", "p50")
-    rows.append((f"crash (SIGKILL) failover p50 (session {negotiated_s:g} s)", f"{ec / 1000:.2f} s",
-                 f"{kc / 1000:.2f} s" if kc is not None else "–", ratio(kc, ec)))
-    if "crash_restart_ms" in e:
-        rows.append(("crash → restart on the same host → first file p50 (kill → file; restart → file)",
-                     f"{e['crash_restart_ms']['p50']:.0f} ms; {e['restart_to_first_file_ms']['p50']:.0f} ms",
-                     "no peer: a new kazoo Lock cannot resume the crashed session" if k else "–", "–"))
-    es, ks = e["start_to_first_file_ms"]["p50"], g(k, "start_to_first_file_ms", "p50")
-    rows.append(("process start → first file p50", f"{es:.0f} ms", f"{ks:.0f} ms" if ks is not None else "–",
-                 ratio(ks, es)))
-    er, kr = e["at_rest"], g(k, "at_rest")
-
-    def packets(r):
-        return f"{r['packets_received_per_s_per_replica']:.2f} / {r['packets_sent_per_s_per_replica']:.2f}"
-    rows.append(("ZooKeeper packets/s per replica at rest (received / sent)", packets(er),
-                 packets(kr) if kr else "–",
-                 ratio(g(kr, "packets_received_per_s_per_replica"), er["packets_received_per_s_per_replica"])))
-
-    def rss(r):
-        return max(r["rss_mib"].values())
-
-    def own(r):  # private dirty: what the replica alone costs, whatever else maps the same files
-        return statistics.mean(m["total"]["private_dirty_kib"] / 1024
-                               for m in (r["memory_leader"], r["memory_follower"]))
-
-    rows.append(("RSS per replica, max / private dirty, mean", f"{rss(er):.1f} MiB / {own(er):.1f} MiB",
-                 f"{rss(kr):.1f} MiB / {own(kr):.1f} MiB" if kr else "–",
-                 f"{ratio(rss(kr), rss(er))} / {ratio(own(kr), own(er))}" if kr else "–"))
-    em = cpu_parts(er)
-    km = cpu_parts(kr) if kr else None
-
-    def cpu(c):
-        return f"{c[0]:.3f} ({c[1]:.3f} / {c[2]:.3f})"
-    rows.append(("CPU s/min per replica at rest: mean (leader / follower)", cpu(em), cpu(km) if km else "–",
-                 f"{ratio(km[0], em[0])} ({ratio(km[1], em[1])} / {ratio(km[2], em[2])})" if km else "–"))
-    rows.append(("watch wake-ups per graceful failover", wake_text(e["watch_wakeups_per_failover"]),
-                 wake_text(g(k, "watch_wakeups_per_failover")) if k else "–", "–"))
-    rows.append(("overlap / invariant violations (`election verify` over every directory)",
-                 str(len(e["verify"]["violations"])), str(len(k["verify"]["violations"])) if k else "–", "–"))
-    return rows
 
 
 def wake_text(wakes):
@@ -108,81 +42,300 @@ def memory_table(b, label):
             + table(("mapping group", "maps", "RSS KiB", "PSS KiB", "private dirty KiB", "reserved KiB"), rows))
 
 
+def fmt_ms(v, unit="ms"):
+    if v is None:
+        return "–"
+    if unit == "s":
+        return f"{v / 1000:.2f}"
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+
+
+def spread(sm, unit="ms"):
+    """"p50 (p10–p90) unit" of a summary."""
+    if not sm or sm.get("p50") is None:
+        return "–"
+    u = " s" if unit == "s" else " ms"
+    return f"{fmt_ms(sm['p50'], unit)} ({fmt_ms(sm['p10'], unit)}–{fmt_ms(sm['p90'], unit)}){u}"
+
+
+def compare(ours, peer, label, lower_is_better=True):
+    """The ratio cell: "peer ÷ ours p50 (p10–p90 of the round-by-round ratios): verdict"."""
+    rs = ratio_summary(peer, ours)
+    if rs is None:
+        return "–"
+    v = st.verdict(ours, peer, lower_is_better)
+    word = {"ours": "**election faster**", "peer": f"**{label} faster**", "noise": "within noise",
+            "few": "too few rounds to call"}.get(v, "")
+    return f"{rfmt(rs['p50'])}× ({rfmt(rs['p10'])}–{rfmt(rs['p90'])}): {word}"
+
+
+def rfmt(x):
+    return f"{x:.2f}" if x < 10 else f"{x:.0f}"
+
+
+def value_ratio(peer, ours):
+    if peer is None or ours is None or ours == 0:
+        return "–"
+    return f"{rfmt(peer / ours)}×"
+
+
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+def cpu_parts(rest):
+    cpu = rest["cpu_s_per_min"]
+    followers = [v for k, v in cpu.items() if k != rest["leader"]]
+    return mean(cpu.values()), cpu[rest["leader"]], mean(followers) if followers else 0.0
+
+
+def zombie_text(p):
+    if not p:
+        return "–"
+    z = p["zombie_writes"]
+    return f"{sum(z)} in {len(z)} pauses ({' '.join(map(str, z))})"
+
+
+def side_order(setup, d):
+    """The keys of `d` in the order of the run's sides (election first): a JSON written
+    with sorted keys does not keep it."""
+    order = [x["key"] for x in setup["sides"]]
+    return [k for k in order if k in d] + sorted(k for k in d if k not in order)
+
+
+def tick_rows(per, setup):
+    """(measure, value per side..., ratio per peer...) rows of one tick."""
+    sd = per["sides"]
+    keys = side_order(setup, sd)
+    peers = keys[1:]
+    labels = {x["key"]: x["label"] for x in setup["sides"]}
+    e = sd["election"]
+    rows = []
+
+    def g(k, *path):
+        r = sd.get(k)
+        for p in path:
+            if r is None:
+                return None
+            r = r.get(p)
+        return r
+
+    def timed(title, key, unit="ms", peer_key=None, note=None):
+        cells = [spread(g(k, key if k == "election" else (peer_key or key)), unit) for k in keys]
+        if note:
+            cells = [cells[0]] + [f"{c} {note}" if c != "–" else c for c in cells[1:]]
+        ratios = [compare(g("election", key), g(k, peer_key or key), labels[k].split()[0]) for k in peers]
+        rows.append((title, *cells, *ratios))
+
+    if e.get("graceful_ms"):
+        timed("graceful failover (SIGTERM to the leader → next leader's first file)", "graceful_ms")
+    if e.get("crash_process_ms"):
+        timed("crash of the process, host alive (SIGKILL of the daemon; its guardian closes the session)",
+              "crash_process_ms", "s", peer_key="crash_host_ms", note="¹")
+    if e.get("crash_host_ms"):
+        timed("crash of the host (daemon and guardian SIGKILLed together; the peers: SIGKILL)", "crash_host_ms", "s")
+    if e.get("crash_restart_ms"):
+        rows.append(("crash of the host, the replica restarted at once → its first file (kill → file; restart → file)",
+                     f"{spread(e['crash_restart_ms'])}; {spread(e['restart_to_first_file_ms'])}",
+                     *["no: a new candidate cannot resume the crashed session ²" for _ in peers], *["–" for _ in peers]))
+    if e.get("start_to_first_file_ms"):
+        timed("process start → first file (a lone replica)", "start_to_first_file_ms")
+    if e.get("pause"):
+        secs = e["pause"]["seconds"]
+        rows.append((f"writes of the old term after a {secs:g} s SIGSTOP of the leader (zombie writes), "
+                     "per pause", *[zombie_text(g(k, "pause")) for k in keys], *["–" for _ in peers]))
+        rows.append(("  the next leader's first file during that pause (SIGSTOP → file)",
+                     *[spread(g(k, "pause", "takeover_ms"), "s") for k in keys],
+                     *[compare(e["pause"]["takeover_ms"], g(k, "pause", "takeover_ms"), labels[k].split()[0])
+                       for k in peers]))
+    er = e.get("at_rest")
+    if er:
+        def packets(r):
+            if not r:
+                return "–"
+            rec, snt = r["packets_received_per_s"], r["packets_sent_per_s"]
+            fol = [x for x in rec if x != r["leader"]]
+            return (f"{r['packets_received_per_s_per_replica']:.2f} / {r['packets_sent_per_s_per_replica']:.2f} "
+                    f"(leader {rec[r['leader']]:.2f} / {snt[r['leader']]:.2f}, follower "
+                    f"{mean(rec[x] for x in fol):.2f} / {mean(snt[x] for x in fol):.2f})")
+        rows.append(("ZooKeeper packets/s per replica at rest, received / sent: mean (leader, follower); "
+                     "the server's count for the replica's own connections",
+                     *[packets(g(k, "at_rest")) for k in keys],
+                     *[value_ratio(g(k, "at_rest", "packets_received_per_s_per_replica"),
+                                   er["packets_received_per_s_per_replica"]) for k in peers]))
+
+        def mem(r):
+            if not r:
+                return "–"
+            return (f"{max(r['rss_mib'].values()):.1f} / {mean(r['pss_mib'].values()):.1f} / "
+                    f"{mean(r['private_dirty_mib'].values()):.1f} MiB")
+
+        def mem_ratio(k):
+            r = g(k, "at_rest")
+            if not r:
+                return "–"
+            return " / ".join(value_ratio(f(r), f(er)) for f in (
+                lambda x: max(x["rss_mib"].values()), lambda x: mean(x["pss_mib"].values()),
+                lambda x: mean(x["private_dirty_mib"].values())))
+        rows.append(("memory per replica at rest: RSS (max) / PSS (mean) / private dirty (mean)",
+                     *[mem(g(k, "at_rest")) for k in keys], *[mem_ratio(k) for k in peers]))
+        gm = er.get("guardian_mib")
+        if gm:
+            rows.append(("  election's guardian process (the leader only): RSS / PSS / private dirty",
+                         f"{gm['rss']:.1f} / {gm['pss']:.1f} / {gm['private_dirty']:.1f} MiB",
+                         *["none" for _ in peers], *["–" for _ in peers]))
+
+        def cpu(r):
+            if not r:
+                return "–"
+            c = cpu_parts(r)
+            return f"{c[0]:.3f} ({c[1]:.3f} / {c[2]:.3f})"
+        rows.append(("CPU s/min per replica at rest: mean (leader / follower)", *[cpu(g(k, "at_rest")) for k in keys],
+                     *[value_ratio(cpu_parts(g(k, "at_rest"))[0], cpu_parts(er)[0]) if g(k, "at_rest") else "–"
+                       for k in peers]))
+    if e.get("watch_notifications_per_failover"):
+        rows.append(("watch notifications the server sent per graceful failover",
+                     *[wake_text(g(k, "watch_notifications_per_failover")) for k in keys], *["–" for _ in peers]))
+    rows.append(("invariant violations (`election verify` over each side's files; a peer's are its zombie writes)",
+                 *[str(len(g(k, "verify", "violations") or [])) if g(k, "verify") else "–" for k in keys],
+                 *["–" for _ in peers]))
+    return rows
+
+
+def tick_table(per, setup):
+    keys = side_order(setup, per["sides"])
+    labels = {x["key"]: x["label"] for x in setup["sides"]}
+    header = ("measure, p50 (p10–p90)", *[labels[k] for k in keys],
+              *[f"{labels[k]} ÷ election" for k in keys[1:]])
+    return table(header, tick_rows(per, setup))
+
+
+def crosscheck_text(per, setup):
+    c = per.get("crosscheck")
+    if not c or not c.get("graceful_ms"):
+        return None
+    full, mini = c["kazoo_graceful_ms"], c["graceful_ms"]
+    rs = ratio_summary(full, mini)
+    if rs is None:
+        return None
+    v = st.verdict(mini, full)
+    word = {"ours": "the full driver is slower", "peer": "the full driver is faster", "noise": "within noise",
+            "few": "too few rounds to call"}[v]
+    return (f"Cross-check of the kazoo driver (graceful failover, the same interleaved rounds): "
+            f"`bench/kazoo_election.py` {spread(full)}, the minimal driver (`bench/kazoo_minimal.py`: the recipe's "
+            f"`run()` and a write) {spread(mini)}; full ÷ minimal {rs['p50']:.2f}× ({rs['p10']:.2f}–{rs['p90']:.2f}×): "
+            f"{word}.")
+
+
+def setup_text(s):
+    sides_text = "; ".join(f"{x['label']}" + (f" ({x['version']})" if x.get("version") else "") for x in s["sides"])
+    return (f"{s['machine']}; ZooKeeper {s.get('zookeeper', '?')} standalone on loopback; {s['n']} replicas of each "
+            f"side, all groups at once on the one server; {s['settings']}; {s['rounds']} rounds per measure "
+            f"({s.get('pause_rounds', 0)} for the pause), interleaved, the order rotated each round; at rest "
+            f"{s['rest_seconds']:.0f} s; CPU: {s['cpu_method']}; load average {s['loadavg_start']} at the start, "
+            f"{s.get('loadavg_end', '?')} at the end; {s.get('wall_seconds', '?')} s in all. Binary "
+            f"{s['binary']} (sha256 {s['binary_sha256'][:12]}), tree {s.get('tree')}. Sides: {sides_text}.")
+
+
 def render(r):
     out = []
     s = r["setup"]
-    peer = s.get("peer_label")
     out.append(f"## election bench — {s['date']}")
     out.append("")
-    if not r["ticks"]:  # ONLY=supervised
-        out.append(f"{s['machine']}; ZooKeeper {s['zookeeper']} standalone on loopback; {s['settings']}; "
-                   f"load average {s['loadavg_start']} at the start, {s['loadavg_end']} at the end; "
-                   f"{s['wall_seconds']} s in all. The supervised pass alone (ONLY=supervised).")
+    if not r["ticks"] and s.get("only"):  # ONLY=supervised
+        out.append(f"{s['machine']}; ZooKeeper {s.get('zookeeper', '?')} standalone on loopback; {s['settings']}; "
+                   f"load average {s['loadavg_start']} at the start, {s.get('loadavg_end')} at the end; "
+                   f"{s.get('wall_seconds')} s in all. The supervised pass alone (ONLY=supervised).")
     else:
-        out.append(f"{s['machine']}; ZooKeeper {s['zookeeper']} standalone on loopback; {s['n']} replicas of each; "
-                   f"{s['settings']}; medians over {s['rounds']} rounds; at rest {s['rest_seconds']:.0f} s; "
-                   f"CPU: {s['cpu_method']}; load average {s['loadavg_start']} at the start, "
-                   f"{s['loadavg_end']} at the end; {s['wall_seconds']} s in all. "
-                   + (f"Peer: {peer} ({s.get('peer_version')}), same ZooKeeper, same harness, same files."
-                      if peer else "No peer (PEER=none)."))
+        out.append(setup_text(s))
     for tick, per in r["ticks"].items():
-        e, k = per["election"], per.get("peer")
         out.append("")
-        title = "ZooKeeper's default" if int(tick) == 2000 else "this project's test ensembles"
-        order = " then ".join(per.get("order", []))
+        title = "ZooKeeper's default" if int(tick) == 2000 else "this project's test ensembles" \
+            if int(tick) == 500 else "tick"
         out.append(f"### tickTime = {tick} ms ({title}); session asked 4 s, granted "
-                   f"{per['negotiated_session_ms'] / 1000:g} s; run {order}")
+                   f"{per['negotiated_session_ms'] / 1000:g} s; {per.get('seconds', '?')} s")
         out.append("")
-        out.append(table(("measure", "election", peer or "peer", f"{peer or 'peer'} ÷ election"),
-                         impl_rows(e, k, per["negotiated_session_ms"] / 1000)))
+        out.append(tick_table(per, s))
+        cc = crosscheck_text(per, s)
+        if cc:
+            out.append("")
+            out.append(cc)
+    out.append("")
+    out.append(FOOTNOTES)
     if "scale" in r:
-        sc = r["scale"]
         out.append("")
-        out.append(f"### {sc['n']} candidates, tickTime = {sc['tick_ms']} ms")
-        out.append("")
-        e, k = sc["election"], sc.get("peer")
-        rows = [("graceful failover p50 / p90",
-                 f"{e['graceful_ms']['p50']:.1f} ms / {e['graceful_ms']['p90']:.1f} ms",
-                 f"{k['graceful_ms']['p50']:.1f} ms / {k['graceful_ms']['p90']:.1f} ms" if k else "–",
-                 f"{ratio(k['graceful_ms']['p50'], e['graceful_ms']['p50'])} / "
-                 f"{ratio(k['graceful_ms']['p90'], e['graceful_ms']['p90'])}" if k else "–"),
-                ("watch wake-ups per failover", wake_text(e["watch_wakeups_per_failover"]),
-                 wake_text(k["watch_wakeups_per_failover"]) if k else "–", "–"),
-                ("overlap / invariant violations", str(len(e["verify"]["violations"])),
-                 str(len(k["verify"]["violations"])) if k else "–", "–")]
-        out.append(table(("measure", "election", peer or "peer", f"{peer or 'peer'} ÷ election"), rows))
+        out.append(render_scale(r["scale"], s))
     if "http" in r:
         out.append("")
         out.append(render_http(r["http"]))
     if "supervised" in r:
         out.append("")
         out.append(supervised.render(r["supervised"]))
-    if not r["ticks"]:  # ONLY=supervised
-        return "\n".join(out)
-    last = list(r["ticks"].values())[-1]
-    out.append("")
-    out.append("### Where election's resident memory goes (at rest, tickTime = "
-               f"{list(r['ticks'])[-1]} ms)")
+    if r["ticks"]:
+        out.append("")
+        out.append(render_memory(r, s))
+    return "\n".join(out)
+
+
+FOOTNOTES = ("Ratio = peer ÷ election, round by round (the rounds are interleaved, so round i of each side ran under "
+             "the same load): its p50 and its p10–p90 spread. A side is called faster only when the two p10–p90 "
+             "spreads do not overlap; otherwise the row says within noise.\n\n"
+             "¹ The peers have no guardian: their process crash is their host crash (the same rounds), and the next "
+             "leader waits for the server to expire the session.\n"
+             "² kazoo's Lock and Curator's LeaderLatch give every new candidate a fresh znode: a restarted process "
+             "neither finds nor resumes its crashed candidate.")
+
+
+def render_scale(sc, s):
+    labels = {x["key"]: x["label"] for x in s["sides"]}
+    keys = side_order(s, sc["sides"])
+    e = sc["sides"]["election"]
+    rows = [("graceful failover", *[spread(sc["sides"][k]["graceful_ms"]) for k in keys],
+             *[compare(e["graceful_ms"], sc["sides"][k]["graceful_ms"], labels[k].split()[0]) for k in keys[1:]]),
+            ("watch notifications the server sent per failover",
+             *[wake_text(sc["sides"][k]["watch_notifications_per_failover"]) for k in keys], *["–" for _ in keys[1:]]),
+            ("invariant violations", *[str(len(sc["sides"][k]["verify"]["violations"])) for k in keys],
+             *["–" for _ in keys[1:]])]
+    return (f"### {sc['n']} candidates of each side at once, tickTime = {sc['tick_ms']} ms\n\n"
+            + table(("measure, p50 (p10–p90)", *[labels[k] for k in keys],
+                     *[f"{labels[k]} ÷ election" for k in keys[1:]]), rows))
+
+
+def render_memory(r, s):
+    out = []
+    last_tick = list(r["ticks"])[-1]
+    last = r["ticks"][last_tick]["sides"]
+    if not last["election"].get("at_rest"):
+        return ""
+    out.append(f"### Where the resident memory goes (at rest, tickTime = {last_tick} ms)")
     out.append("")
     out.append("PSS divides each shared page among every process mapping it (the replicas, and anything "
                "else running the same binary or libraries); private dirty is what this process alone costs.")
     out.append("")
-    out.append(memory_table(last["election"]["at_rest"]["memory_leader"], "leader"))
+    out.append(memory_table(last["election"]["at_rest"]["memory_leader"], "election leader"))
     out.append("")
     fol = last["election"]["at_rest"]["memory_follower"]["total"]
-    out.append(f"follower: RSS {fol['rss_kib']} KiB, PSS {fol['pss_kib']} KiB, private dirty "
+    out.append(f"election follower: RSS {fol['rss_kib']} KiB, PSS {fol['pss_kib']} KiB, private dirty "
                f"{fol['private_dirty_kib']} KiB")
     mods = last["election"]["at_rest"].get("binary_by_module_kib")
     if mods:
         shown = [f"{name} {kib}" for name, kib in mods if kib >= 64]
         rest = sum(kib for _, kib in mods if kib < 64)
+        out.append("")
         out.append("binary's read-only pages resident in the leader, by module (KiB): " + ", ".join(shown)
                    + (f", the rest {rest}" if rest else ""))
-    if last.get("peer"):
-        pm = last["peer"]["at_rest"]["memory_leader"]
-        top = ", ".join(f"{grp['group']} {grp['rss_kib']}" for grp in pm["groups"][:4])
-        out.append(f"{peer} leader: RSS {pm['total']['rss_kib']} KiB, PSS {pm['total']['pss_kib']} KiB, private dirty "
-                   f"{pm['total']['private_dirty_kib']} KiB, {pm['threads']} threads; largest: {top} KiB")
+    labels = {x["key"]: x["label"] for x in s["sides"]}
+    for k in side_order(s, last):
+        d = last[k]
+        if k == "election" or not d.get("at_rest"):
+            continue
+        pm = d["at_rest"]["memory_leader"]
+        top = ", ".join(f"{grp['group']} {grp['rss_kib']} ({grp['private_dirty_kib']})" for grp in pm["groups"][:5])
+        out.append("")
+        out.append(f"{labels[k]} leader: RSS {pm['total']['rss_kib']} KiB, PSS {pm['total']['pss_kib']} KiB, private "
+                   f"dirty {pm['total']['private_dirty_kib']} KiB, {pm['threads']} threads; largest groups, RSS "
+                   f"(private dirty) KiB: {top}")
     return "\n".join(out)
 
 
@@ -212,7 +365,7 @@ def render_http(h):
     lm = h["leader_memory_off_vs_on"]
     rows.append(("threads (leader)", str(lm["threads"][0]), str(lm["threads"][1]), "", ""))
     c = h["cpu_s_per_min_during_load"]
-    rows.append((f"CPU s/min during the /metrics load: leader / followers, mean",
+    rows.append(("CPU s/min during the /metrics load: leader / followers, mean",
                  f"{c['off_leader']:.3f} / {c['off_followers']:.3f}", f"{c['on_leader']:.3f} / {c['on_followers']:.3f}",
                  f"{ratio(c['on_leader'], c['off_leader'])} / {ratio(c['on_followers'], c['off_followers'])}", ""))
     for path, lat in h["latency"].items():
@@ -230,7 +383,9 @@ def render_http(h):
                  f"{h['rate']:g} req/s of /metrics round the HTTP replicas",
                  f"{ms(fs['off']['p50'])} / {ms(fs['off']['p90'])}", f"{ms(fs['on']['p50'])} / {ms(fs['on']['p90'])}",
                  f"{fs['on']['p50'] / fs['off']['p50']:.2f} / {fs['on']['p90'] / fs['off']['p90']:.2f}",
-                 "unchanged (within noise)"))
+                 {"noise": "unchanged: within noise", "ours": "**HTTP on slower** (spreads apart)",
+                  "peer": "**HTTP on faster** (spreads apart)", "few": "too few rounds to call"}.get(
+                     st.verdict(fs["off"], fs["on"]), "–")))
     sc = fs["scrape"]
     rows.append(("scrapes during those rounds", "–",
                  ", ".join(f"{v} {k}" for k, v in sorted(sc["outcomes"].items(), key=lambda kv: -kv[1])),
