@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -92,3 +93,5 @@ pid_t cprocess_spawn_guarded(const char *file, char *const argv[], char *const e
 }
 
 int cprocess_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int cprocess_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

@@ -28,4 +28,8 @@ pid_t cprocess_spawn_guarded(const char *file, char *const argv[], char *const e
 // A descriptor that polls readable once `pid` (a child) has exited; -1 on error.
 int cprocess_pidfd_open(pid_t pid);
 
+// An anonymous in-memory file (close-on-exec): how the daemon hands the watchdog
+// the command's environment without making it the watchdog's own.
+int cprocess_memfd(const char *name);
+
 #endif

@@ -66,24 +66,27 @@ final class Supervisor: Workload {
     /// The watchdog, started with its pipe: (pid, write end, exit), or the errno.
     /// With a command, the watchdog starts it (in `environment`) and reports on
     /// `reportFD` (see `WatchdogCommand`).
-    private func spawnWatchdog(environment: [String: String]? = nil, reportFD: Int32? = nil) -> Result<
+    private func spawnWatchdog(environmentFD: Int32? = nil, reportFD: Int32? = nil) -> Result<
         (pid: pid_t, feed: Int32, exit: OneShot<Int32>), Errno
     > {
         var pipeEnds: [Int32] = [0, 0]
         guard cprocess_pipe_cloexec(&pipeEnds) == 0 else { return .failure(Errno(errno)) }
-        // The state file's lock becomes descriptor 3, the report pipe the next one.
-        let inherited = [settings.stateFileLock(), reportFD].compactMap { $0 }
+        // The state file's lock becomes descriptor 3, then the report pipe and the
+        // command's environment.
+        let lock = settings.stateFileLock()
+        let inherited = [lock, reportFD, environmentFD].compactMap { $0 }
         var watchdogArguments = [
             "/proc/self/exe", "watchdog", "--stop-timeout", DurationParser.format(settings.stopTimeout),
             "--zk-servers", settings.servers,
         ]
-        if reportFD != nil {
-            watchdogArguments += ["--report-fd", "\(3 + inherited.count - 1)", "--"] + settings.command
+        if reportFD != nil, environmentFD != nil {
+            let first: Int32 = lock == nil ? 3 : 4
+            watchdogArguments +=
+                ["--report-fd", "\(first)", "--environment-fd", "\(first + 1)", "--"] + settings.command
         }
         guard
             let watchdog = Spawn.run(
-                watchdogArguments, environment: environment, stdinFD: pipeEnds[0], inheritedFDs: inherited,
-                newGroup: true)
+                watchdogArguments, stdinFD: pipeEnds[0], inheritedFDs: inherited, newGroup: true)
         else {
             let code = errno
             close(pipeEnds[0])
@@ -143,13 +146,31 @@ final class Supervisor: Workload {
         guard cprocess_pipe_cloexec(&reportEnds) == 0 else {
             return failedStart("no pipe for the command's watchdog", errno)
         }
+        // The command's environment, for the watchdog to start it with (not the
+        // watchdog's own: only the command carries the fencing token).
+        let environmentFD = cprocess_memfd("election-command-environment")
+        defer { if environmentFD >= 0 { close(environmentFD) } }
+        var block: [UInt8] = []
+        for (key, value) in environment {
+            block += Array("\(key)=\(value)".utf8)
+            block.append(0)
+        }
+        guard environmentFD >= 0,
+            block.withUnsafeBytes({ write(environmentFD, $0.baseAddress, $0.count) }) == block.count,
+            lseek(environmentFD, 0, SEEK_SET) == 0
+        else {
+            let code = errno
+            close(reportEnds[0])
+            close(reportEnds[1])
+            return failedStart("cannot pass the command's environment to its watchdog", code)
+        }
         // The watchdog starts the command as its own child, so that the command dies
         // with it (PR_SET_PDEATHSIG): not even a daemon and watchdog killed together
         // leave it running beside the next leader's.
         let watchdog: pid_t
         let feedFD: Int32
         let watchdogExit: OneShot<Int32>
-        switch spawnWatchdog(environment: environment, reportFD: reportEnds[1]) {
+        switch spawnWatchdog(environmentFD: environmentFD, reportFD: reportEnds[1]) {
         case .failure(let code):
             close(reportEnds[0])
             close(reportEnds[1])

@@ -30,6 +30,8 @@ struct WatchdogCommand: ParsableCommand {
     /// Where to report the command's start and exit (`started PID`, `failed ERRNO`,
     /// `exited STATUS`); -1: no command.
     @Option var reportFD: Int32 = -1
+    /// The command's environment (`KEY=VALUE` entries, each ended by a NUL byte).
+    @Option var environmentFD: Int32 = -1
     /// The supervised command, started by this process (its environment is ours).
     @Argument(parsing: .postTerminator) var command: [String] = []
 
@@ -49,7 +51,7 @@ struct WatchdogCommand: ParsableCommand {
         // running beside the next leader's.
         var childExit: Int32 = -1
         if !command.isEmpty {
-            let started = Self.spawn(command)
+            let started = Self.spawn(command, environment: Self.environment(from: environmentFD))
             switch started {
             case .success(let pid):
                 group = pid
@@ -116,14 +118,29 @@ struct WatchdogCommand: ParsableCommand {
     }
 
     /// Starts the command as our child (see `cprocess_spawn_guarded`).
-    static func spawn(_ command: [String]) -> Result<pid_t, Errno> {
+    static func spawn(_ command: [String], environment: [String]) -> Result<pid_t, Errno> {
         let argv = command.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        let envp = currentEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
         defer { for pointer in envp { free(pointer) } }
         var code: Int32 = 0
         let pid = cprocess_spawn_guarded(command[0], argv, envp, &code)
         return pid > 0 ? .success(pid) : .failure(Errno(code))
+    }
+
+    /// The entries the daemon wrote to `fd` (closed after), or none.
+    static func environment(from fd: Int32) -> [String] {
+        guard fd >= 0 else { return [] }
+        defer { Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Collects the command's status, if it has ended, and reports it once.
