@@ -1,0 +1,182 @@
+"""`python3 -m partition` (with scripts/ on the path): the entry point.
+
+    BINARY=.build/release/election PYTHONPATH=scripts python3 -m partition
+    PARTITION_SHORT=1 BINARY=... PYTHONPATH=scripts python3 -m partition
+
+Reads the environment (see the package's docstring), runs the suite, and makes
+sure that everything it started is ended and every namespace deleted on every
+way out: normal end, an exception, SIGINT/SIGTERM/SIGHUP, interpreter exit."""
+
+import atexit
+import datetime
+import hashlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+from chaos.common import ROOT, START
+
+from . import faults
+from .common import PROCS, Interrupted, SuiteError, pid_alive, run, say
+from .report import explain, results_json, rows, summary_line, table, tally, write_json
+from .suite import Suite
+
+
+def die(msg):
+    print(msg, file=sys.stderr, flush=True)
+    print(summary_line(0, 1), flush=True)
+    sys.exit(2)
+
+
+def settings_from_env():
+    short = os.environ.get("PARTITION_SHORT", "") not in ("", "0")
+    try:
+        rounds = int(os.environ.get("ROUNDS", "") or 1)
+    except ValueError:
+        rounds = 0
+    if rounds < 1:
+        die(f"partition: ROUNDS must be a whole number of at least 1, not '{os.environ.get('ROUNDS')}'")
+    known = faults.names()
+    chosen = [s.strip() for s in os.environ.get("FAULTS", "").split(",") if s.strip()]
+    chosen = chosen or (list(faults.SHORT) if short else known)
+    unknown = [s for s in chosen if s not in known]
+    if unknown:
+        die(f"partition: unknown fault(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    try:
+        syncs = [int(s) for s in os.environ.get("SYNC", "").split(",") if s.strip()] or [2, 5]
+    except ValueError:
+        syncs = [0]
+    if any(s < 1 for s in syncs):
+        die(f"partition: SYNC must be a comma list of syncLimit values (ticks of 500 ms), not '{os.environ.get('SYNC')}'")
+    b = os.environ.get("BINARY", ".build/release/election")
+    if not os.path.isabs(b) and not os.path.exists(b) and os.path.exists(os.path.join(ROOT, b)):
+        b = os.path.join(ROOT, b)
+    b = os.path.abspath(b)
+    if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+        die(f"partition: no executable at '{b}'; build it with 'swift build -c release' or set BINARY")
+    keep = os.environ.get("KEEP", "") not in ("", "0")
+    return short, rounds, faults.select(chosen), syncs, b, keep
+
+
+def copy_binary(src, work):
+    """The suite runs its own copy: a build that lands mid-run (the file is
+    replaced) does not change what runs."""
+    d = os.path.join(work, "bin")
+    os.makedirs(d, mode=0o755)
+    dst = os.path.join(d, "election")
+    shutil.copy2(src, dst)
+    os.chmod(dst, 0o755)
+    h = hashlib.sha256()
+    with open(dst, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    version = run([dst, "--version"], timeout=20).stdout.strip()
+    mtime = datetime.datetime.fromtimestamp(os.stat(src).st_mtime, datetime.timezone.utc).isoformat()
+    return dst, {"path": src, "sha256": h.hexdigest(), "version": version, "mtime": mtime}
+
+
+def main():
+    if os.geteuid() != 0:
+        die("partition: must run as root (network namespaces, nft)")
+    short, rounds, selected, syncs, binary, keep = settings_from_env()
+    for tool in ("ip", "nft", "setpriv", "java"):
+        if not shutil.which(tool):
+            die(f"partition: {tool} not found; run scripts/install-deps.sh")
+    work = tempfile.mkdtemp(prefix="election-partition.", dir=os.environ.get("TMPDIR", "/tmp"))
+    os.chmod(work, 0o755)  # the daemons (user nobody) reach their directories through it
+    json_path = os.path.join(work, "partition.json")
+    binary, binfo = copy_binary(binary, work)
+    suite = Suite(binary, work, rounds, selected, syncs)
+    cleaned = []
+    left = []
+
+    def cleanup():
+        if cleaned:
+            return
+        cleaned.append(True)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)  # finish cleaning up, whatever comes
+        try:
+            suite.cleanup()
+        except Exception as e:
+            say(f"warning: cleanup: {e!r}")
+        PROCS.end_all(term_wait=5)
+        for wl in suite.workloads:  # commands (and watchdogs) that outlived their daemons
+            for p in wl.processes():
+                if p.live():
+                    left.append(f"process {p}")
+                    try:
+                        os.kill(p.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        left.extend(f"process {p.pid} ({w}) still running" for p, w in PROCS.live())
+        for h in suite.net.hosts:  # anything else in our namespaces is ours too
+            for pid in suite.net.processes(h):
+                if pid_alive(pid):
+                    left.append(f"process {pid} in {h}'s namespace")
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        suite.net.delete()
+        left.extend(f"namespace {n}" for n in suite.net.leftovers())
+        for w in left:
+            say(f"warning: left behind: {w}")
+
+    def on_signal(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    atexit.register(cleanup)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+    started = datetime.datetime.fromtimestamp(START, datetime.timezone.utc).isoformat()
+    say(f"partition: {len(selected)} fault(s) x syncLimit {syncs} x {rounds} round(s)"
+        f"{' (short pass)' if short else ''}; binary {binfo['path']} sha256 {binfo['sha256'][:16]}… "
+        f"({binfo['version']}, {binfo['mtime']}); work {work}")
+    status, error = 0, None
+    try:
+        suite.setup()
+        suite.run()
+    except Interrupted as e:
+        error, status = f"interrupted by {e}", 130
+    except SuiteError as e:
+        error, status = f"suite error: {e}", 2
+    except Exception as e:
+        import traceback
+
+        traceback.print_exc()
+        error, status = f"suite error: {e!r}", 2
+    finally:
+        if error:
+            say(error)
+        cleanup()
+
+    rs = rows(suite.results, selected, syncs)
+    print()
+    print(table(rs))
+    print()
+    print(explain())
+    print()
+    duration = time.time() - START
+    settings = {"started": started, "short": short, "rounds": rounds, "faults": [f.key for f in selected],
+                "sync_limits": syncs, "left_behind": left}
+    write_json(json_path, results_json(suite, rs, error, settings, duration, binfo))
+    if not keep and not left:
+        for name in os.listdir(work):
+            if name != os.path.basename(json_path):
+                p = os.path.join(work, name)
+                shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.unlink(p)
+    say(f"results: {json_path} ({duration:.0f}s){'; work directory kept' if keep or left else ''}")
+    passed, failed = tally(rs, error, left)
+    print(summary_line(passed, failed), flush=True)
+    if status == 0 and failed:
+        status = 1
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

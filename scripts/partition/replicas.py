@@ -1,0 +1,145 @@
+"""The replicas and their forwarders. Each replica is `election run ... --
+CMD` (CMD: the chaos suite's stamping stand-in, scripts/chaos/workload.py) in
+its own namespace, unprivileged (setpriv to nobody, no capabilities, no new
+privileges), with its own --file-dir; it reaches the servers through the
+forwarder in its namespace (forwarder.py), also unprivileged."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+
+from .common import (
+    ATTEMPTER_TIMEOUT, CAPACITY, FWD_BASE, LEADER_TIMEOUT, PROCS, PYTHON, SESSION, STOP_TIMEOUT, UNPRIVILEGED, ZK_HOSTS,
+    ZK_PORT, addr, chown_nobody, parse_logfmt,
+)
+
+FORWARDER_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forwarder.py")
+
+
+class Forwarder:
+    def __init__(self, net, work, host):
+        self.net = net
+        self.host = host
+        self.dir = os.path.join(work, "fwd")
+        self.conf = os.path.join(self.dir, f"{host}.json")
+        self.log = os.path.join(self.dir, f"{host}.log")
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        script = os.path.join(self.dir, "forwarder.py")
+        if not os.path.exists(script):
+            shutil.copy(FORWARDER_SRC, script)
+            os.chmod(script, 0o644)
+        self.set()
+        routes = ",".join(f"{FWD_BASE + i}={addr(h)}:{ZK_PORT}" for i, h in enumerate(ZK_HOSTS, 1))
+        cmd = self.net.exec_prefix(self.host) + UNPRIVILEGED + [PYTHON, "-S", script, self.conf, routes]
+        self.proc = PROCS.spawn(cmd, f"forwarder {self.host}", self.log)
+
+    def set(self, delay_ms=0, jitter_ms=0, refuse=()):
+        tmp = self.conf + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"delay_ms": delay_ms, "jitter_ms": jitter_ms, "refuse": sorted(refuse)}, f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.conf)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def connect_string(self):
+        return ",".join(f"127.0.0.1:{FWD_BASE + i}" for i in range(1, len(ZK_HOSTS) + 1))
+
+
+class Replica:
+    def __init__(self, net, host, binary, forwarder):
+        self.net = net
+        self.name = host
+        self.binary = binary
+        self.fwd = forwarder
+        self.proc = None
+        self.dir = None
+        self.log_path = None
+
+    def start(self, round_dir, workload):
+        self.dir = os.path.join(round_dir, "files", self.name)
+        os.makedirs(self.dir, exist_ok=True)
+        chown_nobody(self.dir)
+        self.log_path = os.path.join(round_dir, "logs", f"{self.name}.log")
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        cmd = self.net.exec_prefix(self.name) + UNPRIVILEGED + [
+            self.binary, "run",
+            "--zk-servers", self.fwd.connect_string(),
+            "--replica-id", self.name,
+            "--file-dir", self.dir,
+            "--leader-timeout", f"{int(LEADER_TIMEOUT * 1000)}ms",
+            "--attempter-timeout", f"{int(ATTEMPTER_TIMEOUT * 1000)}ms",
+            "--session-timeout", f"{int(SESSION * 1000)}ms",
+            "--storage-capacity", str(CAPACITY),
+            "--exec-stop-timeout", f"{int(STOP_TIMEOUT * 1000)}ms",
+            "--on-exit", "resign",
+            "--log-level", "info",
+            "--", *workload.command("stamper"),
+        ]
+        # The run's mark (CHAOS_WORK=<round dir>) reaches the daemon, its
+        # watchdog and its command: workload.processes() finds them by it.
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHAOS_WORK": workload.work}
+        self.proc = PROCS.spawn(cmd, f"replica {self.name}", self.log_path, env=env)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self):
+        """SIGTERM, as an operator would (once: a second one makes the daemon
+        exit at once)."""
+        if self.alive():
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+    def stop(self, timeout=8.0, signalled=False):
+        """SIGTERM (unless `signalled`: sent already), SIGKILL after `timeout`.
+        Returns the exit status; None if it had to be killed."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        if not signalled:
+            self.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            PROCS.end(self.proc, term_wait=0.1)
+            return None
+
+    def lines(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except (OSError, TypeError):
+            return []
+        return [(ln, parse_logfmt(ln)) for ln in text.splitlines() if ln.strip()]
+
+    def state(self):
+        t = [d for _, d in self.lines() if d.get("msg") == "transition"]
+        return t[-1].get("to", "?") if t else "Init"
+
+    def tail(self, n=60):
+        return [ln for ln, _ in self.lines()][-n:]
+
+    def servers(self):
+        """The ZooKeeper hosts this replica's namespace has an established
+        connection to (its forwarder's upstream)."""
+        from .netns import established
+
+        if not self.alive():
+            return []
+        ips = established(self.proc.pid, ZK_PORT)
+        return sorted(h for h in ZK_HOSTS if addr(h) in ips)
