@@ -301,6 +301,31 @@ def scale_pass(tick, zkdir, impls, work, cpu):
     return out
 
 
+def start_zookeeper(zkdir, tick):
+    """A standalone server at `tick` through scripts/zk-ensemble.sh, restarted once with
+    no per-address connection cap (maxClientCnxns=0, in the config it wrote under the
+    bench's work directory): every client here comes from 127.0.0.1, and the scale pass
+    holds 3 x SCALE_N sessions at once, over the server's default of 60."""
+    Bench.zk("start", zkdir, "1", tick_ms=tick)
+    Bench.zk("stop", zkdir)
+    with open(os.path.join(zkdir, "zk1", "zoo.cfg"), "a") as f:
+        f.write("maxClientCnxns=0\n")
+    Bench.zk("startone", zkdir, "1")
+
+
+def save_partial(results, error):
+    """The figures of a run that failed half-way, so that its minutes are not lost."""
+    try:
+        results["setup"]["failed"] = repr(error)
+        os.makedirs(os.path.join(ROOT, "bench/results"), exist_ok=True)
+        path = os.path.join(ROOT, "bench/results", time.strftime("bench-%Y%m%d-%H%M%S-partial.json"))
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2, sort_keys=True)
+        log(f"what was measured before the failure: {os.path.relpath(path, ROOT)}")
+    except Exception as save_error:
+        log(f"could not save the partial results: {save_error!r}")
+
+
 def count_violations(results):
     """election's violations (the exit status): the peers' are reported, not failed on,
     since a recipe without fencing writes after a pause by design."""
@@ -349,7 +374,7 @@ def main():
             zkdir = os.path.join(work, f"zk-{tick}")
             log(f"starting ZooKeeper, tickTime {tick} ms")
             running["zk"] = zkdir
-            Bench.zk("start", zkdir, "1", tick_ms=tick)
+            start_zookeeper(zkdir, tick)
             with open(os.path.join(zkdir, "connect")) as f:
                 port = int(f.read().strip().rsplit(":", 1)[1])
             from benchlib.harness import mntr
@@ -385,6 +410,7 @@ def main():
         setup["loadavg_end"] = loadavg()
     except BaseException as e:
         log("interrupted" if isinstance(e, KeyboardInterrupt) else f"failed: {e!r}")
+        save_partial(results, e)
         if running["bench"]:
             running["bench"].stop_all()
         if running["zk"]:
