@@ -94,8 +94,8 @@ public struct ElectionEnvironment: Sendable {
     /// Since when no host of `--zk-servers` resolves (see `InitState`).
     let unresolved = FaultSince()
     /// Since when the leader's confirmations have come back too late to cover a
-    /// write (cleared by every published write); past the session timeout the
-    /// leader steps down (see `LeaderState`).
+    /// write (cleared by a renewal back within a quarter of the session timeout);
+    /// past the session timeout the leader steps down (see `LeaderState`).
     let unconfirmed = FaultSince()
     /// Authentication failures in this process (only the first is logged loudly).
     let authFailures = FailureCounter()

@@ -88,7 +88,6 @@ public struct LeaderState: ElectionState {
                             if removed > 0 { env.observer.filesDeleted(removed) }
                             env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
                         }
-                        env.unconfirmed.clear()
                         let failed = env.failures.reset()
                         if failed >= 2 {
                             // The repeats were logged at debug: say at once that they ended.
@@ -209,6 +208,11 @@ public struct LeaderState: ElectionState {
             stat.ephemeralOwner == session.sessionID
         else { return false }
         lease.confirmed(sentAt: sent)
+        // A renewal back within a quarter of the session timeout leaves at least half
+        // the lease: the link can keep it. Only that ends a streak of uncovered writes
+        // (a write does not: the Attempter's listing covers the first one of every
+        // return to Leader, also over a link far too slow to keep the lease).
+        if .now - sent <= session.health.negotiatedTimeout / 4 { env.unconfirmed.clear() }
         env.workload.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
         env.observer.confirmed(roundTrip: .now - sent, lease: lease)
         return true

@@ -47,6 +47,8 @@ final class Supervisor: Workload {
         var exit: OneShot<Int32>
         /// Fires with the watchdog's wait status when it has exited (reaped here).
         var watchdogExit: OneShot<Int32>
+        /// The watchdog ended because the lease lapsed: said once already.
+        var lapsed = false
     }
 
     let settings: Settings
@@ -202,7 +204,15 @@ final class Supervisor: Workload {
         }
         // A watchdog that dies while its command runs leaves the command unguarded.
         Task { [self] in
-            _ = await watchdogExit.next()
+            let status = await watchdogExit.next() ?? 0
+            if (status & 0x7f) == 0 && (status >> 8) & 0xff == WatchdogCommand.leaseLapsed {
+                // Not a failure: the lease lapsed (a renewal came back too late, or
+                // this process was paused) and the watchdog did its job.
+                logger.warning(
+                    "the lease lapsed before a renewal came back: the watchdog stopped the command",
+                    metadata: ["pid": "\(pid)", "watchdog": "\(watchdog)"])
+                running.withLock { if $0?.watchdog == watchdog { $0?.lapsed = true } }
+            }
             unguarded(watchdog, "the command's watchdog exited")
         }
         logger.notice(
@@ -331,9 +341,11 @@ final class Supervisor: Workload {
             logger.warning("\(reason); starting another", metadata: ["watchdog": "\(watchdog)"])
             return
         }
-        logger.error(
-            "\(reason); killing the command's process group: it never runs unguarded",
-            metadata: ["pid": "\(pid)", "watchdog": "\(watchdog)"])
+        if !current.lapsed {
+            logger.error(
+                "\(reason); killing the command's process group: it never runs unguarded",
+                metadata: ["pid": "\(pid)", "watchdog": "\(watchdog)"])
+        }
         kill(watchdog, SIGKILL)
         kill(-pid, SIGKILL)
     }

@@ -25,6 +25,10 @@ struct WatchdogCommand: ParsableCommand {
         commandName: "watchdog", abstract: "Internal: stops the supervised command when the leadership lapses.",
         shouldDisplay: false)
 
+    /// The exit status after stopping the group at the deadline: the daemon then
+    /// knows its lease lapsed, rather than its watchdog failing.
+    static let leaseLapsed: Int32 = 3
+
     @Option var stopTimeout: String = "3s"
     @Option var zkServers: String = ""
     /// Where to report the command's start and exit (`started PID`, `failed ERRNO`,
@@ -71,7 +75,7 @@ struct WatchdogCommand: ParsableCommand {
             if group != 0 && now >= deadline {
                 say("leadership deadline passed without renewal; stopping process group \(group)")
                 stopGroup(group, after: stopAfter)
-                return
+                throw ExitCode(Self.leaseLapsed)
             }
             let waitMs: Int32 =
                 deadline == .max ? -1 : Int32(clamping: max(0, (deadline - now + 999_999) / 1_000_000))
