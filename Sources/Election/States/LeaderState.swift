@@ -73,7 +73,8 @@ public struct LeaderState: ElectionState {
                         guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
                     }
                     guard lease.mayWrite(session.health, now: .now) else {
-                        return await notConfirmed(env, "leadership not confirmed within half the session timeout")
+                        return await leaseTrouble(
+                            env, .notConfirmed, "leadership not confirmed within half the session timeout")
                     }
                     let file = ElectionFileName(token: token, counter: counter)
                     let content = FileContent(identity: env.identity, token: token, counter: counter).json
@@ -100,7 +101,7 @@ public struct LeaderState: ElectionState {
                         env.observer.writeFailed(error)
                         switch error.kind {
                         case .notPermitted:
-                            return await notConfirmed(env, "\(error)")
+                            return await leaseTrouble(env, .notConfirmed, "\(error)")
                         case .higherToken:
                             return await release(env, path, TransitionReason(.newerLeader, "\(error)"))
                         case .io, .notADirectory:
@@ -113,9 +114,12 @@ public struct LeaderState: ElectionState {
                     guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
                 }
                 // The command starts after the first confirmed write, while the lease holds.
+                // Only with at least half the lease ahead: a command started on a lease
+                // about to lapse would be killed by its watchdog moments later.
                 let mayStart =
                     env.workload.isConfigured && command == nil && grant != nil
-                    && (restartAt.map { $0 <= .now } ?? true) && lease.holds(session.health, now: .now)
+                    && (restartAt.map { $0 <= .now } ?? true)
+                    && lease.holds(session.health, now: .now + session.health.negotiatedTimeout / 4)
                 if mayStart, var waiting = orphans {
                     orphans = try await waiting.check(env, session) ? nil : waiting
                     if orphans != nil { restartAt = min(.now + OrphanWait.pollEvery, waiting.until ?? .now) }
@@ -152,9 +156,7 @@ public struct LeaderState: ElectionState {
                     env.logger.notice("resigning on request", metadata: ["token": "\(token)"])
                     return await release(env, path, TransitionReason(.resigned, "resigned on request"))
                 case .session(let state):
-                    return .next(
-                        FailoverState(session: session, candidate: candidate),
-                        TransitionReason(.connectionLost, "ZooKeeper connection \(state.rawValue)"))
+                    return await leaseTrouble(env, .connectionLost, "ZooKeeper connection \(state.rawValue)")
                 case .watch(.sessionLost):
                     return .next(
                         FailoverState(session: session, candidate: candidate),
@@ -192,9 +194,7 @@ public struct LeaderState: ElectionState {
         } catch let error as FileStoreError {
             return await release(env, path, TransitionReason(.writeFailed, "\(error)"))
         } catch {
-            return .next(
-                FailoverState(session: session, candidate: candidate),
-                TransitionReason(.requestFailed, "ZooKeeper request failed: \(error)"))
+            return await leaseTrouble(env, .requestFailed, "ZooKeeper request failed: \(error)")
         }
     }
 
@@ -218,29 +218,33 @@ public struct LeaderState: ElectionState {
         return true
     }
 
-    /// The lease could not cover a write. Once that has lasted a session timeout
-    /// (across Failover and back), the leader steps down: it stops the command and
-    /// closes its session, so that its znode goes at once and a replica with a
-    /// healthy link leads, instead of one that cannot work holding everyone back.
-    /// Until then it keeps its place and tries again after Failover's backoff.
-    private func notConfirmed(_ env: ElectionEnvironment, _ detail: String) async -> Step {
+    /// The lease could not be kept: a write it could not cover, a request that
+    /// failed or timed out, the connection lost. Once that has lasted a session
+    /// timeout (across Failover and back, with no renewal back in time between), the
+    /// leader steps down: it stops the command and closes its session, so that its
+    /// znode goes at once and a replica with a healthy link leads, instead of one
+    /// that cannot work holding everyone back. Until then it keeps its place and
+    /// tries again after Failover's backoff.
+    private func leaseTrouble(_ env: ElectionEnvironment, _ code: TransitionReason.Code, _ detail: String) async
+        -> Step
+    {
         let lasting = env.unconfirmed.lasting(now: .now)
         guard lasting >= session.health.negotiatedTimeout else {
-            return .next(
-                FailoverState(session: session, candidate: candidate), TransitionReason(.notConfirmed, detail))
+            return .next(FailoverState(session: session, candidate: candidate), TransitionReason(code, detail))
         }
         env.unconfirmed.clear()
         await env.workload.stop(reason: "stepping down: the lease could not be kept")
         await session.close()
         env.logger.warning(
-            "stepping down: no write could be covered by the lease for a session timeout; session closed",
+            "stepping down: the lease could not be kept for a session timeout; session closed",
             metadata: [
                 "lasting": "\(lasting)", "session": "\(session.sessionID.sessionHex)",
                 "token": "\(candidate.token.map { "\($0)" } ?? "-")",
             ])
         return .next(
             FailoverState(session: nil),
-            TransitionReason(.notConfirmed, "\(detail) for \(lasting): stepped down, session closed"))
+            TransitionReason(
+                code, "\(detail); the lease could not be kept for \(lasting): stepped down, session closed"))
     }
 
     /// Our candidate is gone (deleted from outside, or now another session's): the

@@ -98,7 +98,7 @@ final class Supervisor: Workload {
         close(pipeEnds[0])
         _ = fcntl(pipeEnds[1], F_SETFL, fcntl(pipeEnds[1], F_GETFL) | O_NONBLOCK)
         let watchdogExit = OneShot<Int32>()
-        DispatchQueue.global().async {
+        Spawn.onOwnThread {
             var status: Int32 = 0
             while waitpid(watchdog, &status, 0) < 0 && errno == EINTR {}
             watchdogExit.fire(status)
@@ -482,6 +482,35 @@ enum Spawn {
         return false
     }
 
+    /// Runs `body` on a thread of its own, for a wait that blocks (waitpid, a pipe's
+    /// read). Not on Dispatch's workers: they also run the election's tasks, and on
+    /// two cores two blocked workers stalled a new leader for up to a second, until
+    /// libdispatch added a thread (measured by the clock-rate test).
+    static func onOwnThread(_ body: @escaping @Sendable () -> Void) {
+        final class Work: Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let context = Unmanaged.passRetained(Work(body)).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        pthread_attr_setstacksize(&attributes, 256 * 1024)
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, &attributes,
+            { context in
+                Unmanaged<Work>.fromOpaque(context!).takeRetainedValue().body()
+                return nil
+            }, context)
+        if rc != 0 {
+            // No thread to be had: a worker then, rather than never.
+            let run = Unmanaged<Work>.fromOpaque(context).takeRetainedValue().body
+            DispatchQueue.global().async { run() }
+        }
+    }
+
     /// The system-wide monotonic clock, which the watchdog reads too.
     static func monotonicNanoseconds() -> Int64 {
         var ts = timespec()
@@ -500,7 +529,7 @@ final class WatchdogReports: Sendable {
     let exited = OneShot<Int32>()
 
     init(reading fd: Int32) {
-        DispatchQueue.global().async { [started, exited] in
+        Spawn.onOwnThread { [started, exited] in
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 256)
             while true {

@@ -79,7 +79,7 @@ final class TransitionHook: ElectionObserver {
     }
 
     private func launch(_ job: Job, _ edge: Edge) {
-        DispatchQueue.global().async { [logger, self] in
+        Spawn.onOwnThread { [logger, self] in
             var next: Job? = job
             while let current = next {
                 Self.run(current.arguments, environment: current.environment, logger: logger) { group, started in
