@@ -257,7 +257,8 @@ def run_tick(tick, zkdir, impls, cross, work, cpu):
                 out["sides"][k]["pause"] = {
                     "seconds": pause_seconds(benches[k]), "takeover_ms": summary([x["takeover_ms"] for x in v]),
                     "zombie_writes": [x["zombie_writes"] for x in v],
-                    "zombie_files": [x["zombie_files"] for x in v]}
+                    "zombie_files": [x["zombie_files"] for x in v],
+                    "violations_after_pause": [len(x["violations"]) for x in v]}
         for k in keys:
             out["sides"][k]["verify"] = benches[k].verify(rids[k])
         if cross:

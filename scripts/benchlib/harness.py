@@ -422,6 +422,8 @@ class Bench:
         late = [n for n in self.files(old) if n not in at_cont and int(FILE_RE.match(n).group(1)) == token]
         out["zombie_writes"] = len(late)
         out["zombie_files"] = late
+        # Judged now: by the end of the run the directories' capacity has pruned them.
+        out["violations"] = self.verify(rids).get("violations", [])
         self.stop(old)
         self.spawn(old)
         took = "none" if out["takeover_ms"] is None else f"{out['takeover_ms']:.0f} ms"

@@ -197,9 +197,15 @@ def tick_rows(per, setup):
     if e.get("watch_notifications_per_failover"):
         rows.append(("watch notifications the server sent per graceful failover",
                      *[wake_text(g(k, "watch_notifications_per_failover")) for k in keys], *["–" for _ in peers]))
-    rows.append(("invariant violations (`election verify` over each side's files; a peer's are its zombie writes)",
-                 *[str(len(g(k, "verify", "violations") or [])) if g(k, "verify") else "–" for k in keys],
-                 *["–" for _ in peers]))
+    def violations(k):
+        if not g(k, "verify"):
+            return "–"
+        text = str(len(g(k, "verify", "violations") or []))
+        after = g(k, "pause", "violations_after_pause")
+        return text + (f"; right after each pause: {' '.join(map(str, after))}" if after is not None else "")
+    rows.append(("invariant violations, `election verify` over the files left at the end (each directory keeps "
+                 "its last 10: a zombie write is mostly pruned by then)",
+                 *[violations(k) for k in keys], *["–" for _ in peers]))
     return rows
 
 
