@@ -13,11 +13,13 @@ import ZooKeeper
 ///   after the next replica already leads.
 ///
 /// A shadow whose candidate is gone is an *orphan*: a command may still run
-/// without its leadership. A new leader starts its command only once no orphan is
-/// left, or after the orphan's session timeout, by which time its holder's watchdog
-/// has stopped it (no confirmation sent after the delete succeeds, so the deadline
-/// it was fed ends within a session timeout of the delete). Files need no such
-/// wait: a holder whose candidate is gone cannot confirm, so it writes no more.
+/// without its leadership, and a file its lease still covers may still be on its
+/// way (confirmed before the delete, renamed after). A new leader begins its term,
+/// files and command, only once no orphan is left, or after the orphan's session
+/// timeout, by which time its holder's watchdog has stopped the command (no
+/// confirmation sent after the delete succeeds, so the deadline it was fed ends
+/// within a session timeout of the delete) and its lease has long lapsed. The
+/// model (scripts/model/, docs/model.md) found the file case.
 enum Shadows {
     /// Makes the shadow of `name`; one that already exists (a resumed session, a
     /// lost reply) is ours, and kept.

@@ -254,7 +254,7 @@ import Testing
         let lastOld = try #require(all.filter { $0.replica == "d1" }.map(\.ns).max())
         let firstNew = try #require(all.filter { $0.replica == "d2" }.map(\.ns).min())
         #expect(lastOld < firstNew, "d1's command beat \(Double(lastOld - firstNew) / 1e6) ms into d2's")
-        #expect(second.log.contains("starting ours when it is gone"), "d2 waited for the orphan shadow")
+        #expect(second.log.contains("this term begins when it is gone"), "d2 waited for the orphan shadow")
         for r in [first, second] { r.signal(SIGTERM) }
         for r in [first, second] { _ = await r.waitForExit(within: .seconds(10)) }
         await zk.stop()

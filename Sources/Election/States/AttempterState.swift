@@ -97,6 +97,9 @@ public struct AttempterState: ElectionState {
                     if env.workload.isConfigured && !candidate.shadowed {
                         try await env.untilStopped { try await Shadows.create(env, session, own) }
                         candidate.shadowed = true
+                        // The listing that grants the lease must come after the shadow:
+                        // an outside delete in between would go unseen by the next leader.
+                        continue
                     }
                     return .next(
                         LeaderState(session: session, candidate: candidate, confirmedAt: listed),

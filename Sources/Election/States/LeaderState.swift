@@ -44,6 +44,22 @@ public struct LeaderState: ElectionState {
         var grant: LeaderGrant?
         defer { if grant != nil { env.observer.leadership(nil) } }
         do {
+            // An orphan shadow: a predecessor whose candidate was deleted from outside
+            // may still be running its command, or be about to publish a file its
+            // lease still covers. Nothing of this term until it is gone (`Shadows`).
+            if env.workload.isConfigured {
+                var waiting = OrphanWait()
+                while try await !waiting.check(env, session) {
+                    switch await env.waitForWake(
+                        until: min(.now + OrphanWait.pollEvery, waiting.until ?? .now), session: session)
+                    {
+                    case .stop: return .stop(held)
+                    case .session(let state):
+                        return await leaseTrouble(env, .connectionLost, "ZooKeeper connection \(state.rawValue)")
+                    default: continue
+                    }
+                }
+            }
             if lease.confirmedAt == nil {
                 guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
             }
@@ -61,8 +77,6 @@ public struct LeaderState: ElectionState {
             var watch: ZKWatch?
             var command: (exit: OneShot<Int32>?, started: ContinuousClock.Instant)?
             var restartAt: ContinuousClock.Instant?
-            // Until no orphan shadow is left (see `Shadows`), the command waits; nil: clear.
-            var orphans: OrphanWait? = env.workload.isConfigured ? OrphanWait() : nil
             while true {
                 let now = ContinuousClock.now
                 if now >= nextWrite {
@@ -120,13 +134,9 @@ public struct LeaderState: ElectionState {
                     env.workload.isConfigured && command == nil && grant != nil
                     && (restartAt.map { $0 <= .now } ?? true)
                     && lease.holds(session.health, now: .now + session.health.negotiatedTimeout / 4)
-                if mayStart, var waiting = orphans {
-                    orphans = try await waiting.check(env, session) ? nil : waiting
-                    if orphans != nil { restartAt = min(.now + OrphanWait.pollEvery, waiting.until ?? .now) }
-                }
                 // Without a command, the watchdog guards the session alone (see `Supervisor`).
                 if !env.workload.isConfigured, let grant { await env.workload.guardSession(grant) }
-                if mayStart, orphans == nil, let grant, let confirmedAt = lease.confirmedAt {
+                if mayStart, let grant, let confirmedAt = lease.confirmedAt {
                     let exit = await env.workload.start(
                         grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)
                     command = (exit, .now)
@@ -271,7 +281,10 @@ public struct LeaderState: ElectionState {
         let session = self.session
         if candidate.shadowed, let name = candidate.name {
             let ops = Shadows.releaseOps(env, name)
-            _ = await withDeadline(.seconds(2)) { try await session.multi(ops) }
+            let released = await withDeadline(.seconds(2)) { try await session.multi(ops) } != nil
+            // The candidate was already gone (deleted from outside): the shadow alone,
+            // or the next leader would wait for it in vain.
+            if !released { await Shadows.delete(env, session, name) }
         } else {
             _ = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
         }
@@ -294,7 +307,7 @@ struct OrphanWait {
     var logged = false
     static let pollEvery: Duration = .milliseconds(100)
 
-    /// True when the command may start: no orphan left, or the longest of their
+    /// True when the term may begin: no orphan left, or the longest of their
     /// session timeouts has passed since they were first seen.
     mutating func check(_ env: ElectionEnvironment, _ session: any CoordinationSession) async throws -> Bool {
         let found = try await env.untilStopped { try await Shadows.orphans(env, session) }
@@ -306,8 +319,8 @@ struct OrphanWait {
             logged = true
             env.logger.warning(
                 """
-                a previous leader's candidate was deleted while its command may still run; \
-                starting ours when it is gone, at most one session timeout from now
+                a previous leader's candidate was deleted while it may still run its command or publish \
+                a file; this term begins when it is gone, at most one session timeout from now
                 """,
                 metadata: ["orphans": "\(found.map(\.name))", "wait_ms": "\((until - now).milliseconds)"])
         }
