@@ -103,6 +103,40 @@ import Testing
         await cluster.stopAll()
     }
 
+    /// A leader without a command runs its guardian for the session alone: it sleeps
+    /// on its pipe (the lease's deadline, which decides nothing without a command,
+    /// once made it spin at 40 % of a core).
+    @Test func aLeadersGuardianSleepsAtRest() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        // Writes (and so confirmations) far apart: the deadline passes between renewals.
+        let leader = try Replica(
+            id: "g1", scratch: scratch, servers: zk.connectString, leaderTimeout: "5s", sessionTimeout: "4s")
+        try await eventually(within: .seconds(10), "g1 leads") { leader.state == "Leader" }
+        var found: Int32?
+        try await eventually(within: .seconds(5), "the leader's guardian runs") {
+            found = leader.guardian
+            return found != nil
+        }
+        let guardian = try #require(found)
+        func cpuTicks() -> Int {
+            guard let stat = try? String(contentsOfFile: "/proc/\(guardian)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return 0 }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
+            return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+        }
+        let before = cpuTicks()
+        try await Task.sleep(for: .seconds(3))
+        let used = cpuTicks() - before
+        #expect(used < 30, "the guardian used \(used) clock ticks of CPU in 3 s at rest")
+        leader.signal(SIGTERM)
+        _ = await leader.waitForExit(within: .seconds(10))
+        await zk.stop()
+    }
+
     /// The daemon and its guardian die together (the host, a cgroup kill): the
     /// server's expiry is the bound, as for every peer.
     @Test func sigkillOfTheLeaderAndItsGuardianHandsOverAfterSessionExpiry() async throws {

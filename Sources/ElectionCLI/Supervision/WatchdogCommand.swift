@@ -77,8 +77,11 @@ struct WatchdogCommand: ParsableCommand {
                 stopGroup(group, after: stopAfter)
                 throw ExitCode(Self.leaseLapsed)
             }
+            // Without a group (guarding the session only) the deadline decides nothing:
+            // wait for the pipe alone, or this loop would spin once the deadline passed.
             let waitMs: Int32 =
-                deadline == .max ? -1 : Int32(clamping: max(0, (deadline - now + 999_999) / 1_000_000))
+                deadline == .max || group == 0
+                ? -1 : Int32(clamping: max(0, (deadline - now + 999_999) / 1_000_000))
             var pollers = [
                 pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: childExit, events: Int16(POLLIN), revents: 0),
