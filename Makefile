@@ -7,14 +7,15 @@ REPLICAS ?= 3
 DURATION ?=
 ROUNDS ?= 5
 
-.PHONY: all deps build release release-flags test unit integration run-cluster chaos bench format lint install mutants fuzz clean help
+.PHONY: all deps build release release-flags test unit integration run-cluster chaos bench format lint install mutants fuzz model clean help
 
 all: build
 
 help:
 	@echo "make run-cluster [REPLICAS=3] [DURATION=30]  3-server ZooKeeper + replicas on loopback, live view"
 	@echo "make bench [ROUNDS=5] [N=3] [SCALE_N=50]    failover times and footprint; table + bench/results/*.json"
-	@echo "make chaos [ROUNDS=5]                         fault injection: every fault ROUNDS times (root)"
+	@echo "make chaos [ROUNDS=5] [PARTITION_ROUNDS=1]    fault injection, the partition suite, the clock-rate test (root)"
+	@echo "make model                                    spin checks the protocol's model (scripts/model/)"
 	@echo "make test                                     every test: unit, integration (real ZooKeeper), containers, security, chaos pass"
 	@echo "make fuzz [FUZZ_SECONDS=60]                  libFuzzer over every parser of outside input"
 	@echo "make mutants [MUTANTS=a,b]                   each safety rule removed in turn must fail the tests"
@@ -61,8 +62,20 @@ run-cluster: release
 # Fault injection against a 3-server ensemble and 3 replicas of the release
 # binary (needs root: tmpfs mounts); a table, chaos/results/*.json, and a last
 # line `chaos: N passed, M failed`. `make chaos ROUNDS=1` is the short pass.
+# Then the partition suite (network namespaces, docs/partition.md; about 5 min
+# per round) and the clock-rate test (docs/clock-rate.md; about 10 min).
+PARTITION_ROUNDS ?= 1
 chaos: release
-	ROUNDS=$(ROUNDS) BINARY=.build/release/election PYTHONPATH=scripts python3 -m chaos
+	@status=0; \
+	ROUNDS=$(ROUNDS) BINARY=.build/release/election PYTHONPATH=scripts python3 -m chaos || status=1; \
+	ROUNDS=$(PARTITION_ROUNDS) BINARY=.build/release/election PYTHONPATH=scripts python3 -m partition || status=1; \
+	ELECTION_BINARY=.build/release/election python3 scripts/clockrate/test_clockrate.py || status=1; \
+	exit $$status
+
+# The protocol's model, checked exhaustively with spin (docs/model.md): the base
+# must verify, and each variant without one of the rules must fail.
+model: deps
+	@bash scripts/model/check.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # `make test`: check this script's counting (scripts/tests/test_test_sh.py),
-# build, run every test (unit + integration against real ZooKeeper
-# servers the tests start on free loopback ports), the run-cluster terminal test
-# (Ctrl-C / hang-up / kill on `make run-cluster`, nothing may be left running),
-# the daemon in containers (scripts/containers/: image, compose, systemd unit,
-# pod specs under podman), then a short chaos pass (each fault of `make chaos`
-# once, against a 3-server ensemble; as root), and end with one summary line:
+# check the protocol's model with spin (scripts/model/), build, run every test
+# (unit + integration against real ZooKeeper servers the tests start on free
+# loopback ports), a short fuzz pass, the run-cluster terminal test (Ctrl-C /
+# hang-up / kill on `make run-cluster`, nothing may be left running), the
+# security tests, make lint, the daemon in containers (scripts/containers/:
+# image, compose, systemd unit, pod specs under podman), then as root a short
+# chaos pass (each fault of `make chaos` once, against a 3-server ensemble), a
+# short partition pass (scripts/partition/: network namespaces) and a short
+# clock-rate pass (scripts/clockrate/), and end with one summary line:
 #
 #   tests: N passed, M failed, K skipped
 #
@@ -87,6 +90,9 @@ summary_line_counts() {
 }
 
 pty_counts() { summary_line_counts "run-cluster pty" "$@"; }
+model_counts() { summary_line_counts "model" "$@"; }
+partition_counts() { summary_line_counts "partition" "$@"; }
+clockrate_counts() { summary_line_counts "clockrate" "$@"; }
 security_counts() { summary_line_counts "security" "$@"; }
 fuzz_counts() { summary_line_counts "fuzz" "$@"; }
 chaos_counts() { summary_line_counts "chaos" "$@"; }
@@ -167,6 +173,10 @@ main() {
     # This script's own counting, on sample output (a second, no build).
     run_step "test.sh self-test" status_counts python3 scripts/tests/test_test_sh.py
 
+    # The protocol's model (spin; about a minute): the base verifies, and every
+    # variant without one of its rules finds its counterexample.
+    run_step "model (make model): spin checks the protocol" model_counts bash scripts/model/check.sh
+
     swift build --build-tests || exit 1
 
     # Serial: the integration suites start ZooKeeper JVMs and daemons; two cores.
@@ -206,12 +216,22 @@ main() {
         run_step "containers (python3 -m containers): image, compose, systemd unit, pod specs" \
             containers_counts bounded 1500 env BINARY="$BINARY" PYTHONPATH=scripts python3 -m containers
 
-        # The chaos pass needs root (tmpfs and bind mounts on the file-dirs).
+        # The chaos pass needs root (tmpfs and bind mounts on the file-dirs); the
+        # partition suite makes network namespaces; the clock-rate test builds a
+        # preload and runs the daemon as nobody through setpriv.
         if [[ $(id -u) -eq 0 ]]; then
             run_step "short chaos pass (make chaos ROUNDS=1): every fault once against a 3-server ensemble" \
                 chaos_counts env ROUNDS=1 BINARY="$BINARY" PYTHONPATH=scripts python3 -m chaos
+            run_step "short partition pass: ZooKeeper split inside, in network namespaces, at two syncLimits" \
+                partition_counts bounded 900 env PARTITION_SHORT=1 BINARY="$BINARY" PYTHONPATH=scripts \
+                python3 -m partition
+            run_step "short clock-rate pass: the leader's clock at half speed" \
+                clockrate_counts bounded 600 env CLOCKRATE_SHORT=1 ELECTION_BINARY="$BINARY" \
+                python3 scripts/clockrate/test_clockrate.py
         else
             skip_step "chaos pass" "it mounts tmpfs and bind mounts, which needs root (CI runs as root)"
+            skip_step "partition pass" "it makes network namespaces, which needs root (CI runs as root)"
+            skip_step "clock-rate pass" "it runs the daemon as nobody through setpriv, which needs root"
         fi
     fi
 

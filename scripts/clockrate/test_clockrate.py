@@ -27,7 +27,7 @@ Environment: CLOCKRATE_SHORT=1 (x0.5 only, 2 rounds: for `make test`);
 CLOCKRATE_RATES, CLOCKRATE_ROUNDS, CLOCKRATE_STUBBORN_RATES,
 CLOCKRATE_STUBBORN_ROUNDS, CLOCKRATE_ENSEMBLE_RATES, CLOCKRATE_ENSEMBLE_ROUNDS
 (comma-separated rates; empty skips a variant); ZK_TICK_TIME (ms, default
-500); ELECTION_BINARY (default /work/bin/election if present, else
+500); ELECTION_BINARY (default
 .build/release/election; copied before use); CLOCKRATE_KEEP=1 (keep the work
 directory, which is also kept after a failure).
 """
@@ -86,7 +86,7 @@ def mono_ns():
 
 
 def find_binary():
-    for b in (os.environ.get("ELECTION_BINARY"), "/work/bin/election", os.path.join(ROOT, ".build/release/election")):
+    for b in (os.environ.get("ELECTION_BINARY"), os.path.join(ROOT, ".build/release/election")):
         if b and os.access(b, os.X_OK):
             return b
     sys.exit("clockrate: no election binary (set ELECTION_BINARY)")
