@@ -6,6 +6,7 @@ takes the same flags and writes the same files.
   curator         Curator's LeaderLatch, bench/CuratorElection.java, Debian's
                   libcurator-recipes-java 5.4.0 on Debian's default JDK, compiled by
                   the bench into its work directory
+  baseline        another election binary (BASELINE), to measure a change side by side
   kazoo-minimal   the cross-check of the kazoo driver: the recipe's run() and a write
                   (bench/kazoo_minimal.py); graceful rounds only
 
@@ -125,6 +126,14 @@ def make(names, binary, work):
                                         [java, *JVM_OPTIONS, "-cp", f"{build}:{cp}:{jar('slf4j-nop')}",
                                          "CuratorElection", "run"], java, can_resume=False, prefix="c",
                                         version=curator_version() + " (" + " ".join(JVM_OPTIONS) + ")"))
+        elif name == "baseline":
+            # Another build of election (BASELINE=path), to measure what a change costs
+            # with the rounds interleaved, e.g. SIDES=election,baseline.
+            base = os.environ.get("BASELINE", "")
+            if not os.access(base, os.X_OK):
+                sys.exit("bench: SIDES names baseline but BASELINE is not an executable election binary")
+            impls.append(Implementation("baseline", "baseline election", [base, "run"], base, can_resume=True,
+                                        guardian=False, prefix="b"))
         else:
-            sys.exit(f"bench: unknown side {name!r} (SIDES takes election, kazoo, curator)")
+            sys.exit(f"bench: unknown side {name!r} (SIDES takes election, kazoo, curator, baseline)")
     return impls

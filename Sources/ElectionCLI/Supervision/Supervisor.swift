@@ -501,6 +501,9 @@ enum Spawn {
         let rc = pthread_create(
             &thread, &attributes,
             { context in
+                // Named, so that a thread dump tells it from Dispatch's workers (a new
+                // thread inherits its creator's name).
+                _ = pthread_setname_np(pthread_self(), "election-wait")
                 Unmanaged<Work>.fromOpaque(context!).takeRetainedValue().body()
                 return nil
             }, context)
