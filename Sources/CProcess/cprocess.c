@@ -95,3 +95,5 @@ pid_t cprocess_spawn_guarded(const char *file, char *const argv[], char *const e
 int cprocess_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int cprocess_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+void cprocess_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }

@@ -32,4 +32,7 @@ int cprocess_pidfd_open(pid_t pid);
 // the command's environment without making it the watchdog's own.
 int cprocess_memfd(const char *name);
 
+// Names the calling thread (what ps and /proc show; at most 15 bytes).
+void cprocess_name_thread(const char *name);
+
 #endif

@@ -503,7 +503,7 @@ enum Spawn {
             { context in
                 // Named, so that a thread dump tells it from Dispatch's workers (a new
                 // thread inherits its creator's name).
-                _ = pthread_setname_np(pthread_self(), "election-wait")
+                cprocess_name_thread("election-wait")
                 Unmanaged<Work>.fromOpaque(context!).takeRetainedValue().body()
                 return nil
             }, context)
