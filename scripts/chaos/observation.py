@@ -219,7 +219,7 @@ class Observations:
         the one replica whose log says Leader, the others Attempter."""
         end = time.time() + timeout
         while time.time() < end:
-            s = self.poller.steady(time.time() - STEADY_WINDOW - 0.5)
+            s = self.poller.steady(max(time.time() - STEADY_WINDOW - 0.5, getattr(self, "steady_after", 0)))
             if s and all(r.alive() for r in self.replicas) and self.zk.serving():
                 states = {r.name: r.state() for r in self.replicas}
                 if states[s[0]] == "Leader" and all(

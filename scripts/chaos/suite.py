@@ -156,6 +156,9 @@ class Chaos(Observations):
             r.expected_exit = False
             r.command = self.workload.command(variant) if variant else None
             r.start()
+        # Only files of the new processes count toward a steady leader: one that
+        # leads again at once must not pass for steady on its old files.
+        self.steady_after = time.time()
         self.variant = variant
 
     def restart_all(self, res):
@@ -168,6 +171,7 @@ class Chaos(Observations):
                 r.wait(5)
             r.expected_exit = False
             r.start()
+        self.steady_after = time.time()
 
     def final_checks(self):
         res = Result("final", 0)
