@@ -160,13 +160,16 @@ public struct ElectionEnvironment: Sendable {
 public final class FaultSince: Sendable {
     private let since = Mutex<ContinuousClock.Instant?>(nil)
     public init() {}
-    /// Records the fault at `now`; returns how long it has lasted.
-    func lasting(now: ContinuousClock.Instant) -> Duration {
+    /// Records the fault as begun at `start` (default `now`) unless it already runs;
+    /// returns how long it has lasted.
+    func lasting(now: ContinuousClock.Instant, since start: ContinuousClock.Instant? = nil) -> Duration {
         since.withLock { value in
-            if value == nil { value = now }
+            if value == nil { value = start ?? now }
             return now - value!
         }
     }
+    /// How long the fault has lasted, without recording it; nil when it is not happening.
+    func current(now: ContinuousClock.Instant) -> Duration? { since.withLock { $0.map { now - $0 } } }
     func clear() { since.withLock { $0 = nil } }
 }
 

@@ -25,10 +25,14 @@ public protocol Workload: Sendable {
     /// A leader without a command: have the session closed if this process dies
     /// (see `Supervisor`). Idempotent while the guard lives; `stop` ends it.
     func guardSession(_ grant: LeaderGrant) async
+    /// True when the command's last exit was imposed on it (its watchdog lost, or
+    /// the lease lapsed and the watchdog stopped it), not a failure of its own.
+    func exitWasImposed() -> Bool
 }
 
 extension Workload {
     public func guardSession(_ grant: LeaderGrant) async {}
+    public func exitWasImposed() -> Bool { false }
 }
 
 /// No command: nothing to start or stop.

@@ -33,6 +33,11 @@ STOP_TIMEOUT = 0.4  # --exec-stop-timeout (at most SESSION/2 - 0.5 s)
 CAPACITY = 1000  # --storage-capacity: a round never reaches it, so verify sees its whole history
 DEADLINE = SESSION + 2.0  # a working leader within this long after the heal
 GAP_LIMIT = 2 * SESSION + 2.0  # while a fault lasts: the longest stretch with no command running
+# Under the delay fault the leader's step-down itself crosses the slow link: its last
+# confirmation is given up only after half a session timeout, and its closeSession
+# reaches the server one delayed trip later. One round trip of that delay
+# (2 x 800 ms at most) is added to the limit for that fault alone.
+DELAY_GAP_EXTRA = 1.6
 HOLD = 8.0  # how long a fault lasts (flapping: FLAP_HOLD)
 FLAP_HOLD = 20.0
 SETTLE = 2.0  # after the working leader is found: keep running, so a late overlap shows

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 from chaos.workload import Workload, sweep
 
 from .common import (
-    CAPACITY, DEADLINE, GAP_LIMIT, GIVE_UP, PYTHON, REPLICA_HOSTS, SETTLE, STEADY_TIMEOUT, ZK_HOSTS, SuiteError, mono_ns, pid_alive, run, say,
+    CAPACITY, DEADLINE, DELAY_GAP_EXTRA, GAP_LIMIT, GIVE_UP, PYTHON, REPLICA_HOSTS, SETTLE, STEADY_TIMEOUT, ZK_HOSTS, SuiteError, mono_ns, pid_alive, run, say,
 )
 from .netns import Network
 from .replicas import Forwarder, Replica
@@ -336,8 +336,9 @@ class Suite:
         if at < t_heal:
             gap = max(gap, t_heal - at)
         res.gap_s = round(gap / 1e9, 3)
-        if res.gap_s > GAP_LIMIT:
-            res.failures.append(f"no command ran for {res.gap_s:.2f}s while the fault lasted (> {GAP_LIMIT:g}s)")
+        limit = GAP_LIMIT + (DELAY_GAP_EXTRA if res.fault == "delay" else 0.0)
+        if res.gap_s > limit:
+            res.failures.append(f"no command ran for {res.gap_s:.2f}s while the fault lasted (> {limit:g}s)")
         res.handovers = [
             f"{c.replica} token {c.token} started {(c.start - t_fault) / 1e9:+.3f}s from the fault, "
             f"last sign {(c.last - t_fault) / 1e9:+.3f}s" + (" (stopped)" if c.stop else "")

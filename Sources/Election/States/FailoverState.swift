@@ -12,16 +12,21 @@ public struct FailoverState: ElectionState {
     public var needsInit: Bool
     /// Wait at least this long before Init (a resign after the command failed).
     public var atLeast: Duration
+    /// At most this long before trying again on a connected session: a leader that
+    /// could not keep its lease comes back quickly, since its step-down (after a
+    /// session timeout of trouble) bounds the loop. Nil: the usual backoff.
+    public var retryWithin: Duration?
     public var held: Held { Held(session: session, candidate: candidate) }
 
     public init(
         session: (any CoordinationSession)?, candidate: Candidate? = nil, needsInit: Bool = false,
-        atLeast: Duration = .zero
+        atLeast: Duration = .zero, retryWithin: Duration? = nil
     ) {
         self.session = session
         self.candidate = candidate
         self.needsInit = needsInit
         self.atLeast = atLeast
+        self.retryWithin = retryWithin
     }
 
     public func run(_ env: ElectionEnvironment) async -> Step {
@@ -46,7 +51,7 @@ public struct FailoverState: ElectionState {
                     return .next(InitState(session: current), TransitionReason(.retry, "retrying initialisation"))
                 }
                 if connectedAtEntry {
-                    let delay = Decisions.backoff(attempt: env.failures.next())
+                    let delay = min(Decisions.backoff(attempt: env.failures.next()), retryWithin ?? .seconds(3600))
                     if await env.waitForWake(until: .now + delay, session: current) == .stop { break recovering }
                 }
                 return .next(

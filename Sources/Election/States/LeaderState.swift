@@ -44,6 +44,18 @@ public struct LeaderState: ElectionState {
         var grant: LeaderGrant?
         defer { if grant != nil { env.observer.leadership(nil) } }
         do {
+            // The listing that made this replica leader is a round trip too: back within
+            // a quarter of the session timeout, it shows the link can keep the lease;
+            // slower, after a session timeout of trouble already, it is time to step down
+            // rather than go round Failover and Attempter once more.
+            if let listed = confirmedAt {
+                let timeout = session.health.negotiatedTimeout
+                if ContinuousClock.now - listed <= timeout / 4 {
+                    env.unconfirmed.clear()
+                } else if let lasting = env.unconfirmed.current(now: .now), lasting >= timeout {
+                    return await leaseTrouble(env, .notConfirmed, Self.late, lease)
+                }
+            }
             // An orphan shadow: a predecessor whose candidate was deleted from outside
             // may still be running its command, or be about to publish a file its
             // lease still covers. Nothing of this term until it is gone (`Shadows`).
@@ -55,13 +67,17 @@ public struct LeaderState: ElectionState {
                     {
                     case .stop: return .stop(held)
                     case .session(let state):
-                        return await leaseTrouble(env, .connectionLost, "ZooKeeper connection \(state.rawValue)")
+                        return await leaseTrouble(env, .connectionLost, "ZooKeeper connection \(state.rawValue)", lease)
                     default: continue
                     }
                 }
             }
             if lease.confirmedAt == nil {
-                guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
+                switch try await confirm(env, path, &lease) {
+                case .confirmed: break
+                case .gone: return await candidateGone(env)
+                case .late: return await leaseTrouble(env, .notConfirmed, Self.late, lease)
+                }
             }
             grant = LeaderGrant(
                 token: token, znode: name, sinceMillis: WallClock.nowMillis(), lease: lease, session: session)
@@ -84,11 +100,15 @@ public struct LeaderState: ElectionState {
                     if !first { lease.writeFellDue(at: now) }
                     first = false
                     if !lease.mayWrite(session.health, now: .now) {
-                        guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
+                        switch try await confirm(env, path, &lease) {
+                        case .confirmed: break
+                        case .gone: return await candidateGone(env)
+                        case .late: return await leaseTrouble(env, .notConfirmed, Self.late, lease)
+                        }
                     }
                     guard lease.mayWrite(session.health, now: .now) else {
                         return await leaseTrouble(
-                            env, .notConfirmed, "leadership not confirmed within half the session timeout")
+                            env, .notConfirmed, "leadership not confirmed within half the session timeout", lease)
                     }
                     let file = ElectionFileName(token: token, counter: counter)
                     let content = FileContent(identity: env.identity, token: token, counter: counter).json
@@ -115,7 +135,7 @@ public struct LeaderState: ElectionState {
                         env.observer.writeFailed(error)
                         switch error.kind {
                         case .notPermitted:
-                            return await leaseTrouble(env, .notConfirmed, "\(error)")
+                            return await leaseTrouble(env, .notConfirmed, "\(error)", lease)
                         case .higherToken:
                             return await release(env, path, TransitionReason(.newerLeader, "\(error)"))
                         case .io, .notADirectory:
@@ -125,7 +145,11 @@ public struct LeaderState: ElectionState {
                     nextWrite += env.config.leaderTimeout
                     if nextWrite <= .now { nextWrite = .now + env.config.leaderTimeout }
                 } else if now >= (lease.confirmedAt ?? now) + renewEvery {
-                    guard try await confirm(env, path, &lease) else { return await candidateGone(env) }
+                    switch try await confirm(env, path, &lease) {
+                    case .confirmed: break
+                    case .gone: return await candidateGone(env)
+                    case .late: return await leaseTrouble(env, .notConfirmed, Self.late, lease)
+                    }
                 }
                 // The command starts after the first confirmed write, while the lease holds.
                 // Only with at least half the lease ahead: a command started on a lease
@@ -166,7 +190,7 @@ public struct LeaderState: ElectionState {
                     env.logger.notice("resigning on request", metadata: ["token": "\(token)"])
                     return await release(env, path, TransitionReason(.resigned, "resigned on request"))
                 case .session(let state):
-                    return await leaseTrouble(env, .connectionLost, "ZooKeeper connection \(state.rawValue)")
+                    return await leaseTrouble(env, .connectionLost, "ZooKeeper connection \(state.rawValue)", lease)
                 case .watch(.sessionLost):
                     return .next(
                         FailoverState(session: session, candidate: candidate),
@@ -180,7 +204,11 @@ public struct LeaderState: ElectionState {
                     env.observer.commandExited(status: status, ranFor: ranFor)
                     // A command that ran a while had a healthy term: its exit starts no streak.
                     if ranFor >= Self.healthyRun { env.workloadFailures.reset() }
-                    let delay = Decisions.backoff(attempt: env.workloadFailures.next(), base: Self.commandBackoffBase)
+                    // An exit imposed on the command (its watchdog lost, the lease lapsed)
+                    // is not its failure: no backoff, and its streak does not grow.
+                    let delay =
+                        env.workload.exitWasImposed()
+                        ? .zero : Decisions.backoff(attempt: env.workloadFailures.next(), base: Self.commandBackoffBase)
                     switch env.exitPolicy {
                     case .resign:
                         return await release(
@@ -204,19 +232,35 @@ public struct LeaderState: ElectionState {
         } catch let error as FileStoreError {
             return await release(env, path, TransitionReason(.writeFailed, "\(error)"))
         } catch {
-            return await leaseTrouble(env, .requestFailed, "ZooKeeper request failed: \(error)")
+            return await leaseTrouble(env, .requestFailed, "ZooKeeper request failed: \(error)", lease)
         }
     }
 
     /// A round trip, sent now, that checks our znode exists and belongs to our
     /// session, behind a sync (a server cut off from its quorum cannot answer it);
     /// on success the lease is renewed from the moment it was sent.
-    private func confirm(_ env: ElectionEnvironment, _ path: String, _ lease: inout Lease) async throws -> Bool {
+    private func confirm(_ env: ElectionEnvironment, _ path: String, _ lease: inout Lease) async throws
+        -> Confirmation
+    {
         let session = self.session
         let sent = ContinuousClock.now
-        guard let stat = try await env.untilStopped({ try await session.syncedExists(path) }),
-            stat.ephemeralOwner == session.sessionID
-        else { return false }
+        // A reply later than half the session timeout proves nothing the lease could
+        // use (it would lapse on arrival): stop waiting for it then, so that a slow
+        // link counts toward the step-down instead of holding the loop.
+        let limit = session.health.negotiatedTimeout / 2
+        let answer = try await env.untilStopped {
+            try await withThrowingTaskGroup(of: ZKStat??.self) { group in
+                group.addTask { .some(try await session.syncedExists(path)) }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    return .none
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? .none
+            }
+        }
+        guard let reply = answer else { return .late }
+        guard let stat = reply, stat.ephemeralOwner == session.sessionID else { return .gone }
         lease.confirmed(sentAt: sent)
         // A renewal back within a quarter of the session timeout leaves at least half
         // the lease: the link can keep it. Only that ends a streak of uncovered writes
@@ -225,8 +269,11 @@ public struct LeaderState: ElectionState {
         if .now - sent <= session.health.negotiatedTimeout / 4 { env.unconfirmed.clear() }
         env.workload.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
         env.observer.confirmed(roundTrip: .now - sent, lease: lease)
-        return true
+        return .confirmed
     }
+
+    enum Confirmation { case confirmed, gone, late }
+    static let late = "no confirmation within half the session timeout"
 
     /// The lease could not be kept: a write it could not cover, a request that
     /// failed or timed out, the connection lost. Once that has lasted a session
@@ -235,12 +282,17 @@ public struct LeaderState: ElectionState {
     /// znode goes at once and a replica with a healthy link leads, instead of one
     /// that cannot work holding everyone back. Until then it keeps its place and
     /// tries again after Failover's backoff.
-    private func leaseTrouble(_ env: ElectionEnvironment, _ code: TransitionReason.Code, _ detail: String) async
-        -> Step
-    {
-        let lasting = env.unconfirmed.lasting(now: .now)
+    private func leaseTrouble(
+        _ env: ElectionEnvironment, _ code: TransitionReason.Code, _ detail: String, _ lease: Lease
+    ) async -> Step {
+        // The streak runs from when the lease ran out (or now, if it has not yet).
+        let timeout = session.health.negotiatedTimeout
+        let ranOut = lease.confirmedAt.map { min($0 + timeout / 2, .now) } ?? .now
+        let lasting = env.unconfirmed.lasting(now: .now, since: ranOut)
         guard lasting >= session.health.negotiatedTimeout else {
-            return .next(FailoverState(session: session, candidate: candidate), TransitionReason(code, detail))
+            return .next(
+                FailoverState(session: session, candidate: candidate, retryWithin: timeout / 4),
+                TransitionReason(code, detail))
         }
         env.unconfirmed.clear()
         await env.workload.stop(reason: "stepping down: the lease could not be kept")

@@ -56,6 +56,10 @@ final class Supervisor: Workload {
     private let running = Mutex<Running?>(nil)
     /// The status of the last command that ended by itself, for `--on-exit exit`.
     let lastExit = Mutex<Int32?>(nil)
+    /// The running command's end was imposed on it (see `exitWasImposed`).
+    private let imposed = Mutex(false)
+
+    func exitWasImposed() -> Bool { imposed.withLock { $0 } }
 
     init(_ settings: Settings, logger: Logger) {
         self.settings = settings
@@ -139,6 +143,7 @@ final class Supervisor: Workload {
         -> OneShot<Int32>?
     {
         if let current = running.withLock({ $0 }) { return current.exit }
+        imposed.withLock { $0 = false }
         var environment = Spawn.userEnvironment()
         environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
         environment["ELECTION_REPLICA_ID"] = settings.replica
@@ -180,7 +185,7 @@ final class Supervisor: Workload {
         case .success(let spawned): (watchdog, feedFD, watchdogExit) = spawned
         }
         close(reportEnds[1])
-        let reports = WatchdogReports(reading: reportEnds[0])
+        let reports = WatchdogReports(reading: reportEnds[0]) { [self] in imposed.withLock { $0 = true } }
         // What the watchdog must know before anything else: the lease's deadline and
         // the session to close if this process dies.
         running.withLock {
@@ -212,6 +217,7 @@ final class Supervisor: Workload {
                     "the lease lapsed before a renewal came back: the watchdog stopped the command",
                     metadata: ["pid": "\(pid)", "watchdog": "\(watchdog)"])
                 running.withLock { if $0?.watchdog == watchdog { $0?.lapsed = true } }
+                imposed.withLock { $0 = true }
             }
             unguarded(watchdog, "the command's watchdog exited")
         }
@@ -341,6 +347,7 @@ final class Supervisor: Workload {
             logger.warning("\(reason); starting another", metadata: ["watchdog": "\(watchdog)"])
             return
         }
+        imposed.withLock { $0 = true }
         if !current.lapsed {
             logger.error(
                 "\(reason); killing the command's process group: it never runs unguarded",
@@ -531,7 +538,9 @@ final class WatchdogReports: Sendable {
     /// The command's wait status; nil-free: -1 when the watchdog ended first.
     let exited = OneShot<Int32>()
 
-    init(reading fd: Int32) {
+    /// `onLapsed`: the watchdog stopped the command at the lease's deadline (said
+    /// before the command's exit is reported).
+    init(reading fd: Int32, onLapsed: @escaping @Sendable () -> Void) {
         Spawn.onOwnThread { [started, exited] in
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 256)
@@ -548,6 +557,7 @@ final class WatchdogReports: Sendable {
                     case "started": started.fire(value)
                     case "failed": started.fire(-value)
                     case "exited": exited.fire(value)
+                    case "lapsed": onLapsed()
                     default: continue
                     }
                 }

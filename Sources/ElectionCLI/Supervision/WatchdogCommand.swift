@@ -74,6 +74,7 @@ struct WatchdogCommand: ParsableCommand {
             let now = Spawn.monotonicNanoseconds()
             if group != 0 && now >= deadline {
                 say("leadership deadline passed without renewal; stopping process group \(group)")
+                report("lapsed 0")  // before the command's exit: the daemon must know why
                 stopGroup(group, after: stopAfter)
                 throw ExitCode(Self.leaseLapsed)
             }
