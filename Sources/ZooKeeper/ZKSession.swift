@@ -162,16 +162,7 @@ public actor ZKSession {
 
     /// The stat of a znode, or nil when it does not exist. Sets no watch.
     public func exists(_ path: String) async throws -> ZKStat? {
-        try await call { zh, context in
-            zoo_awexists(
-                zh, path, nil, nil, { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
-                context)
-        } decode: { payload in
-            guard case .stat(let rc, let stat) = payload else { throw ZKError.marshallingError }
-            return rc == ZNONODE.rawValue ? nil : stat
-        } accepting: {
-            $0 == ZNONODE.rawValue
-        }
+        try await exists(path, synced: false)
     }
 
     /// Like `exists`, but answered only after the server has caught up with the
@@ -181,36 +172,29 @@ public actor ZKSession {
     /// from our server after the request was sent (the lease rests on it; see
     /// docs/design.md, "The lease").
     public func syncedExists(_ path: String) async throws -> ZKStat? {
-        try await afterSync(path) { zh, context in
+        try await exists(path, synced: true)
+    }
+
+    /// One `exists` request, behind a `sync` or not.
+    private func exists(_ path: String, synced: Bool) async throws -> ZKStat? {
+        let start: (OpaquePointer, UnsafeRawPointer) -> Int32 = { zh, context in
             zoo_awexists(
                 zh, path, nil, nil, { rc, stat, context in complete(context, .stat(rc: rc, stat.map(ZKStat.init))) },
                 context)
-        } decode: { payload in
+        }
+        let decode: @Sendable (CompletionPayload) throws -> ZKStat? = { payload in
             guard case .stat(let rc, let stat) = payload else { throw ZKError.marshallingError }
             return rc == ZNONODE.rawValue ? nil : stat
-        } accepting: {
-            $0 == ZNONODE.rawValue
         }
+        let absent: @Sendable (Int32) -> Bool = { $0 == ZNONODE.rawValue }
+        return synced
+            ? try await afterSync(path, start, decode: decode, accepting: absent)
+            : try await call(start, decode: decode, accepting: absent)
     }
 
     /// Like `children`, behind a `sync` (see `syncedExists`).
     public func syncedChildren(_ path: String) async throws -> [String] {
-        try await afterSync(path) { zh, context in
-            zoo_aget_children(
-                zh, path, 0,
-                { rc, strings, context in
-                    var names: [String] = []
-                    if let strings, let data = strings.pointee.data {
-                        for i in 0..<Int(strings.pointee.count) {
-                            if let name = data[i] { names.append(String(cString: name)) }
-                        }
-                    }
-                    complete(context, .strings(rc: rc, names, nil))
-                }, context)
-        } decode: { payload in
-            guard case .strings(_, let names, _) = payload else { throw ZKError.marshallingError }
-            return names
-        }
+        try await children(path, watch: nil, synced: true)
     }
 
     /// Sends a `sync` of `path` and, in the same turn, the request `start` makes;
@@ -292,9 +276,9 @@ public actor ZKSession {
         return (try await children(path, watch: watch), watch)
     }
 
-    private func children(_ path: String, watch: ZKWatch?) async throws -> [String] {
+    private func children(_ path: String, watch: ZKWatch?, synced: Bool = false) async throws -> [String] {
         try await watching(watch) { watchToken in
-            try await call { zh, context in
+            let start: (OpaquePointer, UnsafeRawPointer) -> Int32 = { zh, context in
                 zoo_awget_children2(
                     zh, path,
                     watchToken == nil ? nil : { _, type, state, _, context in nodeWatcher(type, state, context) },
@@ -308,10 +292,13 @@ public actor ZKSession {
                         }
                         complete(context, .strings(rc: rc, names, stat.map(ZKStat.init)))
                     }, context)
-            } decode: { payload in
+            }
+            let decode: @Sendable (CompletionPayload) throws -> [String] = { payload in
                 guard case .strings(_, let names, _) = payload else { throw ZKError.marshallingError }
                 return names
             }
+            return synced
+                ? try await afterSync(path, start, decode: decode) : try await call(start, decode: decode)
         }
     }
 
