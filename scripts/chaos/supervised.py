@@ -98,16 +98,16 @@ def _handover(suite, res, old, n_fault, w, since=None):
 
 def _leftovers(suite, res, new, grace=3.0):
     """Live processes of any command group but the working leader's, and
-    watchdogs beyond the one of that command, once `grace` has passed (a
-    killed daemon's watchdog waits for its group's zombies to be reaped)."""
+    watchdogs whose daemon is gone, once `grace` has passed (a killed daemon's
+    watchdog waits for its group's zombies to be reaped). Every live daemon
+    keeps one watchdog: its command's while it leads, a spare one otherwise."""
     wl = suite.workload
     end = time.time() + grace
     while True:
         procs = [p for p in wl.processes() if p.live()]
         extra = [p for p in procs if p.kind == "command" and (new is None or p.pgid != new.pgid)]
-        dogs = [p for p in procs if p.kind == "watchdog"]
-        if len(dogs) > (1 if new else 0):
-            extra += dogs
+        daemons = {p.pid for p in procs if p.kind == "daemon"}
+        extra += [p for p in procs if p.kind == "watchdog" and p.ppid not in daemons]
         if not extra or time.time() >= end:
             break
         time.sleep(0.1)
