@@ -28,9 +28,13 @@ public protocol Workload: Sendable {
     /// True when the command's last exit was imposed on it (its watchdog lost, or
     /// the lease lapsed and the watchdog stopped it), not a failure of its own.
     func exitWasImposed() -> Bool
+    /// Gets ready to start the command fast, ahead of any term (the Attempter calls
+    /// it on entry): what can be done before leading is kept off the handover's path.
+    func prepare() async
 }
 
 extension Workload {
+    public func prepare() async {}
     public func guardSession(_ grant: LeaderGrant) async {}
     public func exitWasImposed() -> Bool { false }
 }

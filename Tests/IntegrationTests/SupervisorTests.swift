@@ -514,6 +514,58 @@ import Testing
         await zk.stop()
     }
 
+    /// A replica that does not lead keeps its command's watchdog started ahead
+    /// (a spare), so that a handover waits only for the fork of the command. The
+    /// spare goes with its daemon, and one that is lost is replaced at the start.
+    @Test func aSpareWatchdogWaitsOnAFollowerGoesWithItAndIsReplacedWhenLost() async throws {
+        let scratch = try Scratch()
+        let zk = try ZooKeeperServer(in: scratch)
+        try await zk.start()
+        let work = try Workload(scratch)
+        let replicas = try (1...2).map { try replica("s\($0)", scratch, zk, work) }
+        try await eventually(within: .seconds(20), "a command runs") {
+            work.lines().filter { $0.kind == "start" }.count == 1
+        }
+        let leader = try #require(replicas.first { $0.id == work.lines().first?.replica })
+        let follower = try #require(replicas.first { $0.id != leader.id })
+        var spare: Int32? = nil
+        try await eventually(within: .seconds(5), "the follower's spare watchdog") {
+            spare = try watchdog(of: follower)
+            return spare != nil
+        }
+        let lost = try #require(spare)
+        kill(lost, SIGKILL)
+        try await eventually(within: .seconds(5), "the lost spare reaped") { try watchdog(of: follower) != lost }
+        let result = try runProcess(electionBinary, ["resign", "--zk-servers", zk.connectString, "--wait", "15s"])
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        try await eventually(within: .seconds(5), "the follower's command started") {
+            work.lines().contains { $0.kind == "start" && $0.replica == follower.id }
+        }
+        #expect(!follower.log.contains("level=error"), "a lost spare is no failure: \(follower.log)")
+        // The old leader now waits with a spare of its own, which goes with it.
+        var second: Int32? = nil
+        try await eventually(within: .seconds(5), "the old leader's spare watchdog") {
+            second = try watchdog(of: leader)
+            return second != nil
+        }
+        let orphan = try #require(second)
+        leader.signal(SIGKILL)
+        _ = await leader.waitForExit(within: .seconds(5))
+        try await eventually(within: .seconds(5), "the spare gone with its daemon") { !Self.isLive(orphan) }
+        #expect(work.alive() == 1, "one command, the new leader's")
+        follower.signal(SIGTERM)
+        _ = await follower.waitForExit(within: .seconds(5))
+        await zk.stop()
+    }
+
+    /// True while `pid` runs (a zombie does not).
+    static func isLive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return !stat[close...].hasPrefix(") Z")
+    }
+
     /// The rule is checked again against what the server granted: a stock server
     /// caps the session timeout (here at 4 s), and a stop timeout that fits the 7 s
     /// asked for but not the 4 s granted used to get every start SIGTERMed at once.

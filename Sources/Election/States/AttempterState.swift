@@ -25,6 +25,7 @@ public struct AttempterState: ElectionState {
         // Children named like candidates that are not ephemeral: never candidates
         // (a candidate's znode always is), so ignored rather than waited behind.
         var ignored: Set<String> = []
+        await env.workload.prepare()
         do {
             while true {
                 let listed = ContinuousClock.now

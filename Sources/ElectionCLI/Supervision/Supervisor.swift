@@ -139,19 +139,43 @@ final class Supervisor: Workload {
         }
     }
 
-    func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
-        -> OneShot<Int32>?
-    {
-        if let current = running.withLock({ $0 }) { return current.exit }
-        imposed.withLock { $0 = false }
+    /// A command's watchdog started ahead of the term (see `prepare`), waiting for
+    /// `start`.
+    private struct Spare {
+        var watchdog: pid_t
+        var feed: Int32
+        var watchdogExit: OneShot<Int32>
+        var reports: WatchdogReports
+    }
+    private let spare = Mutex<Spare?>(nil)
+
+    /// Starts the command's watchdog before this replica leads, so that a handover
+    /// waits only for its fork of the command, not for a process of this binary to
+    /// start up. A spare that dies is forgotten; `start` then starts one itself.
+    func prepare() async {
+        guard isConfigured, running.withLock({ $0 }) == nil, spare.withLock({ $0 }) == nil else { return }
+        guard case .success(let ready) = spawnCommandWatchdog() else { return }
+        spare.withLock { $0 = ready }
+        Task { [self] in
+            _ = await ready.watchdogExit.next()
+            let forgotten = spare.withLock { current -> Bool in
+                guard current?.watchdog == ready.watchdog else { return false }
+                current = nil
+                return true
+            }
+            if forgotten { close(ready.feed) }
+        }
+    }
+
+    /// A watchdog for the command, waiting for `start`: it holds the command's
+    /// environment but for what only a term knows (the fencing token, the start).
+    private func spawnCommandWatchdog() -> Result<Spare, StartFailure> {
         var environment = Spawn.userEnvironment()
-        environment["ELECTION_FENCING_TOKEN"] = "\(grant.token)"
         environment["ELECTION_REPLICA_ID"] = settings.replica
-        environment["ELECTION_LEADER_SINCE"] = WallClock.format(millis: grant.sinceMillis)
         environment["ELECTION_FILE_DIR"] = settings.fileDir
         var reportEnds: [Int32] = [0, 0]
         guard cprocess_pipe_cloexec(&reportEnds) == 0 else {
-            return failedStart("no pipe for the command's watchdog", errno)
+            return .failure(StartFailure("no pipe for the command's watchdog", errno))
         }
         // The command's environment, for the watchdog to start it with (not the
         // watchdog's own: only the command carries the fencing token).
@@ -169,34 +193,75 @@ final class Supervisor: Workload {
             let code = errno
             close(reportEnds[0])
             close(reportEnds[1])
-            return failedStart("cannot pass the command's environment to its watchdog", code)
+            return .failure(StartFailure("cannot pass the command's environment to its watchdog", code))
         }
-        // The watchdog starts the command as its own child, so that the command dies
-        // with it (PR_SET_PDEATHSIG): not even a daemon and watchdog killed together
-        // leave it running beside the next leader's.
-        let watchdog: pid_t
-        let feedFD: Int32
-        let watchdogExit: OneShot<Int32>
         switch spawnWatchdog(environmentFD: environmentFD, reportFD: reportEnds[1]) {
         case .failure(let code):
             close(reportEnds[0])
             close(reportEnds[1])
-            return failedStart("cannot start the command's watchdog", code.value)
-        case .success(let spawned): (watchdog, feedFD, watchdogExit) = spawned
+            return .failure(StartFailure("cannot start the command's watchdog", code.value))
+        case .success(let (watchdog, feed, watchdogExit)):
+            close(reportEnds[1])
+            let reports = WatchdogReports(reading: reportEnds[0]) { [self] in imposed.withLock { $0 = true } }
+            return .success(Spare(watchdog: watchdog, feed: feed, watchdogExit: watchdogExit, reports: reports))
         }
-        close(reportEnds[1])
-        let reports = WatchdogReports(reading: reportEnds[0]) { [self] in imposed.withLock { $0 = true } }
+    }
+
+    private struct StartFailure: Error {
+        let what: String
+        let code: Int32
+        init(_ what: String, _ code: Int32) {
+            self.what = what
+            self.code = code
+        }
+    }
+
+    func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
+        -> OneShot<Int32>?
+    {
+        if let current = running.withLock({ $0 }) { return current.exit }
+        imposed.withLock { $0 = false }
+        // The watchdog starts the command as its own child, so that the command dies
+        // with it (PR_SET_PDEATHSIG): not even a daemon and watchdog killed together
+        // leave it running beside the next leader's.
+        let ready: Spare
+        let taken = spare.withLock { current -> Spare? in
+            defer { current = nil }
+            return current
+        }
+        if let taken, taken.watchdogExit.value == nil {
+            ready = taken
+        } else {
+            if let taken { close(taken.feed) }
+            switch spawnCommandWatchdog() {
+            case .failure(let failure): return failedStart(failure.what, failure.code)
+            case .success(let spawned): ready = spawned
+            }
+        }
         // What the watchdog must know before anything else: the lease's deadline and
         // the session to close if this process dies.
         running.withLock {
-            $0 = Running(pid: nil, watchdog: watchdog, feed: feedFD, exit: OneShot(), watchdogExit: watchdogExit)
+            $0 = Running(
+                pid: nil, watchdog: ready.watchdog, feed: ready.feed, exit: OneShot(),
+                watchdogExit: ready.watchdogExit)
         }
         feed(Self.sessionLine(grant))
         extend(confirmedAt: confirmedAt, sessionTimeout: sessionTimeout)
+        // Values with no space in them: a number and a timestamp.
+        feed(
+            "start ELECTION_FENCING_TOKEN=\(grant.token) "
+                + "ELECTION_LEADER_SINCE=\(WallClock.format(millis: grant.sinceMillis))\n")
+        let (watchdog, feedFD, watchdogExit) = (ready.watchdog, ready.feed, ready.watchdogExit)
+        let reports = ready.reports
         let started = await reports.started.next() ?? 0
         guard started > 0 else {
-            running.withLock { $0 = nil }
-            close(feedFD)
+            // Closed here unless a failed feed gave the watchdog up already.
+            let ours = running.withLock { current -> Bool in
+                guard current?.watchdog == watchdog else { return false }
+                current = nil
+                return true
+            }
+            if ours { close(feedFD) }
             _ = await watchdogExit.next()
             return started < 0
                 ? failedStart("cannot start the command", -started)

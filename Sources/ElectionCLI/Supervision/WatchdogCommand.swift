@@ -12,8 +12,9 @@ import ZooKeeper
 
 /// `election watchdog`: started by the daemon beside the supervised command (or, for
 /// a leader without one, alone), not by people. It reads lines from stdin:
-/// `group PGID`, `deadline NS` (an absolute instant on CLOCK_MONOTONIC, the
-/// system-wide clock), `session ID PASSWORD-HEX TIMEOUT-MS` and `done`. It stops the
+/// `deadline NS` (an absolute instant on CLOCK_MONOTONIC, the system-wide clock),
+/// `session ID PASSWORD-HEX TIMEOUT-MS`, `start KEY=VALUE…` (start the command,
+/// with these added to its environment) and `done`. It stops the
 /// group (SIGTERM, SIGKILL after --stop-timeout) when the deadline passes without
 /// being extended, or when stdin closes without `done` (the daemon died). It needs
 /// nothing from the daemon to do so: a paused or killed daemon cannot keep the
@@ -52,20 +53,11 @@ struct WatchdogCommand: ParsableCommand {
         var group: pid_t = 0
         // The command is our child, so that it dies with us (PR_SET_PDEATHSIG): a
         // daemon and watchdog killed together (`pkill -9 election`) leave no command
-        // running beside the next leader's.
+        // running beside the next leader's. It starts at `start`, which adds what
+        // only the term knows to the environment; until then this process waits
+        // ready, so that a handover does not wait for it to start up.
         var childExit: Int32 = -1
-        if !command.isEmpty {
-            let started = Self.spawn(command, environment: Self.environment(from: environmentFD))
-            switch started {
-            case .success(let pid):
-                group = pid
-                childExit = cprocess_pidfd_open(pid)
-                report("started \(pid)")
-            case .failure(let code):
-                report("failed \(code.value)")
-                return
-            }
-        }
+        var environment = Self.environment(from: environmentFD)
         var deadline = Int64.max
         var session: (id: Int64, password: [UInt8], timeout: Duration)?
         var pending: [UInt8] = []
@@ -117,6 +109,21 @@ struct WatchdogCommand: ParsableCommand {
                 case ("session", 4):
                     if let id = Int64(parts[1]), let ms = Int64(parts[3]) {
                         session = (id, Self.bytes(hex: parts[2]), .milliseconds(ms))
+                    }
+                case ("start", _) where !command.isEmpty && group == 0 && childExit < 0:
+                    for entry in parts.dropFirst() {
+                        let key = entry.prefix { $0 != "=" }
+                        environment.removeAll { $0.hasPrefix(key + "=") }
+                        environment.append(String(entry))
+                    }
+                    switch Self.spawn(command, environment: environment) {
+                    case .success(let pid):
+                        group = pid
+                        childExit = cprocess_pidfd_open(pid)
+                        report("started \(pid)")
+                    case .failure(let code):
+                        report("failed \(code.value)")
+                        return
                     }
                 case ("done", _): return
                 default: continue
