@@ -156,7 +156,7 @@ struct RunCommand: AsyncParsableCommand {
         // A loop with no progress for this long, outside a wait within its deadline,
         // is wedged: /healthz fails and systemd's watchdog is no longer fed.
         let aliveBound = config.sessionTimeout * 2 + .seconds(5)
-        var observers: [any ElectionObserver] = [board]
+        var observers: [any ElectionObserver] = [board, StartupPages(logger: logger)]
         var server: HTTPServer?
         if let address = config.httpAddress {
             var factory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())

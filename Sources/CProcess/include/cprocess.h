@@ -35,4 +35,9 @@ int cprocess_memfd(const char *name);
 // Names the calling thread (what ps and /proc show; at most 15 bytes).
 void cprocess_name_thread(const char *name);
 
+// Drops this process's mappings of clean pages of its executable and libraries
+// (see pages.c): start-up's code leaves RSS, the page cache keeps it. Returns the
+// number of pages dropped, or -1.
+long cprocess_release_clean_pages(void);
+
 #endif

@@ -50,6 +50,9 @@ struct WatchdogCommand: ParsableCommand {
         // the daemon's priority; a sleeper that wakes is still scheduled promptly,
         // and `make chaos` measures how late it is under such a command.
         _ = cprocess_raise_priority(5)
+        // It waits for the rest of its life: what parsing its arguments touched
+        // need not stay resident (see `StartupPages`).
+        _ = cprocess_release_clean_pages()
         var group: pid_t = 0
         // The command is our child, so that it dies with us (PR_SET_PDEATHSIG): a
         // daemon and watchdog killed together (`pkill -9 election`) leave no command
