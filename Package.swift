@@ -41,20 +41,31 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The `election` executable: arguments, signals, logging, HTTP.
-        .executableTarget(
-            name: "ElectionCLI",
+        // The daemon around the election: its wiring (`Daemon`), the supervised
+        // command and its watchdog, signals, logging, HTTP, metrics and systemd.
+        .target(
+            name: "ElectionDaemon",
             dependencies: [
                 "Election",
                 "ZooKeeper",
                 "CProcess",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The `election` executable: argument parsing and `main`, nothing else.
+        .executableTarget(
+            name: "ElectionCLI",
+            dependencies: [
+                "Election",
+                "ElectionDaemon",
+                "ZooKeeper",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // libFuzzer entry points over the parsers (scripts/fuzz.sh); a plain build replays inputs.
@@ -64,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ElectionTests",
-            dependencies: ["Election", "ZooKeeper"]
+            dependencies: ["Election", "ElectionDaemon", "ZooKeeper"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -1,4 +1,5 @@
 import Election
+import ElectionDaemon
 import Logging
 import ZooKeeper
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoreMetrics
 import Election
+import ElectionDaemon
 import Logging
 import NIOCore
 import Prometheus
@@ -66,17 +67,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.")
     var logLevel: String?
 
-    /// Everything the run needs, validated before anything is touched.
-    struct Resolved {
-        var config: ElectionConfig
-        var format: LogFormat
-        var level: Logger.Level
-        var stopTimeout: Duration
-        var exitPolicy: ExitPolicy
-        var onTransition: String?
-    }
-
-    func resolve(environment: [String: String]) throws(ConfigError) -> Resolved {
+    func resolve(environment: [String: String]) throws(ConfigError) -> DaemonSettings {
         var flags: [ElectionConfig.Setting: String] = [:]
         flags[.zkServers] = zkServers
         flags[.leaderTimeout] = leaderTimeout
@@ -121,166 +112,14 @@ struct RunCommand: AsyncParsableCommand {
             throw ConfigError(.onExit, "'\(policyText)' is not one of resign, restart, exit")
         }
         let hook = value(onTransition, .onTransition)
-        return Resolved(
+        return DaemonSettings(
             config: config, format: format, level: level, stopTimeout: stopTimeout, exitPolicy: policy,
-            onTransition: hook?.isEmpty == false ? hook : nil)
+            onTransition: hook?.isEmpty == false ? hook : nil, command: command,
+            version: ElectionCommand.configuration.version)
     }
 
     func run() async throws {
-        let resolved = try resolve(environment: currentEnvironment())
-        LoggingSystem.bootstrap { label in
-            LineLogHandler(label: label, format: resolved.format, level: resolved.level)
-        }
-        var logger = Logger(label: "election")
-        logger[metadataKey: "replica"] = "\(resolved.config.replicaID)"
-        ZKLogBridge.shared.bootstrap(logger)
-        let config = resolved.config
-        logger.info(
-            "configuration",
-            metadata: [
-                "zk_servers": "\(config.zkServers)", "election_path": "\(config.electionPath)",
-                "file_dir": "\(config.fileDir)", "storage_capacity": "\(config.storageCapacity)",
-                "leader_timeout": "\(DurationParser.format(config.leaderTimeout))",
-                "attempter_timeout": "\(DurationParser.format(config.attempterTimeout))",
-                "session_timeout": "\(DurationParser.format(config.sessionTimeout))",
-            ])
-
-        let environment = currentEnvironment()
-        for (name, guess) in Self.unknownVariables(in: environment) {
-            logger.warning(
-                "\(name) is set but no setting reads it\(guess.map { "; did you mean \($0)?" } ?? "")",
-                metadata: ["variable": "\(name)"])
-        }
-        let identity = Identity(replica: config.replicaID)
-        let board = StatusBoard(identity: identity)
-        // A loop with no progress for this long, outside a wait within its deadline,
-        // is wedged: /healthz fails and systemd's watchdog is no longer fed.
-        let aliveBound = config.sessionTimeout * 2 + .seconds(5)
-        var observers: [any ElectionObserver] = [board, StartupPages(logger: logger)]
-        var server: HTTPServer?
-        if let address = config.httpAddress {
-            var factory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
-            factory.durationHistogramBuckets = MetricsObserver.buckets
-            MetricsSystem.bootstrap(factory)
-            observers.append(MetricsObserver(version: ElectionCommand.configuration.version))
-            let endpoints = Endpoints(board: board, registry: factory.registry, aliveBound: aliveBound)
-            do {
-                let started = try await HTTPServer.start(host: address.host, port: address.port, endpoints: endpoints)
-                logger.info("serving HTTP", metadata: ["address": "\(started.localAddress)"])
-                server = started
-            } catch {
-                // The address is the configuration to change (in use, not local, not allowed).
-                let reason = (error as? IOError).map { errnoText($0.errnoCode) } ?? "\(error)"
-                Main.fail(
-                    "election: invalid --http-addr (ELECTION_HTTP_ADDR): cannot listen on "
-                        + "\(address.host):\(address.port): \(reason)")
-            }
-        }
-        let notifier = SystemdNotifier(environment: environment)
-        if let notifier { observers.append(notifier) }
-        let hook = resolved.onTransition.map { TransitionHook(command: $0, logger: logger) }
-        if let hook { observers.append(hook) }
-        let observer = Observers(observers)
-        let sessions = ZKSessionFactory(
-            servers: config.zkServers, sessionTimeout: config.sessionTimeout, connectDeadline: config.sessionTimeout,
-            stateFile: config.stateFile, replica: config.replicaID, logger: logger,
-            onStateChange: { state, id in observer.sessionChanged(state, sessionID: id) }, auth: config.zkAuth,
-            acl: config.zkACL)
-        // With no command, the supervisor's watchdog only guards the session.
-        let supervisor = Supervisor(
-            Supervisor.Settings(
-                command: command, stopTimeout: resolved.stopTimeout, servers: config.zkServers,
-                fileDir: config.fileDir, replica: config.replicaID,
-                stateFileLock: { sessions.stateFileLock }), logger: logger)
-        if supervisor.isConfigured && config.zkAuth == nil {
-            // Once, at notice: a deliberate choice of many deployments, not a fault.
-            logger.notice(
-                """
-                the election's znodes have the open ACL (no --zk-auth-file, ELECTION_ZK_AUTH_FILE): anyone who \
-                can reach ZooKeeper can delete the leader's znode and so move the command to another replica
-                """)
-        }
-        var env = ElectionEnvironment(
-            config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
-        env.tracksLeader = server != nil
-        env.workload = supervisor
-        env.exitPolicy = resolved.exitPolicy
-        let requests = env.requests
-        let log = logger
-        let signals = SignalTable.install { action, name in
-            switch action {
-            case .stop: break  // delivered through `stops` below
-            case .resign:
-                log.notice("resign requested", metadata: ["signal": "\(name)"])
-                requests.resign()
-            case .dumpStatus:
-                log.notice("status", metadata: board.snapshot.logMetadata)
-            }
-        }
-        let keepAlive = Task { await notifier?.keepAlive { board.snapshot.isAlive(bound: aliveBound) } }
-        await Runner(env: env) { name in _exit(128 + (SignalTable.number(of: name) ?? 15)) }.run(stops: signals.stops)
-        keepAlive.cancel()
-        // The Leader->Stopping hook (a "remove the VIP" script) runs before the exit;
-        // nothing of a hook outlives the daemon.
-        await hook?.finish(within: .seconds(5))
-        await server?.stop()
-        sessions.forgetSession()
-        withExtendedLifetime(signals) {}
-        // A problem that cannot heal was said once, at critical level: exit with its status.
-        if let fatal = env.requests.fatal.value { throw ExitCode(fatal.status) }
-        // `--on-exit exit`: the daemon ends with the command's status.
-        if resolved.exitPolicy == .exit, let status = supervisor.lastExit.withLock({ $0 }), status != 0 {
-            throw ExitCode(status)
-        }
+        let settings = try resolve(environment: currentEnvironment())
+        if let status = try await Daemon(settings).run() { throw ExitCode(status) }
     }
-}
-
-extension RunCommand {
-    /// Every `ELECTION_*` variable something reads: `run`'s settings, the operator
-    /// commands' timeouts, and what the daemon sets for its command and hooks (a
-    /// daemon started from inside one inherits those).
-    static let knownVariables: Set<String> =
-        Set(ElectionConfig.Setting.allCases.map(\.environmentVariable)).union(
-            [
-                "STATUS_TIMEOUT", "RESIGN_TIMEOUT", "FENCING_TOKEN", "LEADER_SINCE", "FROM", "TO", "TOKEN", "REASON",
-            ].map { "ELECTION_" + $0 })
-
-    /// `ELECTION_*` variables no setting reads (a typo such as ELECTION_ZK_SERVER),
-    /// each with the known name it most likely meant.
-    static func unknownVariables(in environment: [String: String]) -> [(String, String?)] {
-        environment.keys.filter { $0.hasPrefix("ELECTION_") && !knownVariables.contains($0) }.sorted().map { name in
-            let closest = knownVariables.min { distance(name, $0) < distance(name, $1) }
-            return (name, closest.flatMap { distance(name, $0) <= 3 ? $0 : nil })
-        }
-    }
-
-    /// Levenshtein distance, for a "did you mean".
-    static func distance(_ a: String, _ b: String) -> Int {
-        let (a, b) = (Array(a), Array(b))
-        var row = Array(0...b.count)
-        for (i, x) in a.enumerated() {
-            var previous = row[0]
-            row[0] = i + 1
-            for (j, y) in b.enumerated() {
-                let current = row[j + 1]
-                row[j + 1] = min(current + 1, row[j] + 1, previous + (x == y ? 0 : 1))
-                previous = current
-            }
-        }
-        return row[b.count]
-    }
-}
-
-/// The process environment as a dictionary.
-func currentEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let eq = text.firstIndex(of: "=") {
-            result[String(text[..<eq])] = String(text[text.index(after: eq)...])
-        }
-        pointer += 1
-    }
-    return result
 }

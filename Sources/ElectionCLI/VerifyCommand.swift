@@ -1,5 +1,6 @@
 import ArgumentParser
 import Election
+import ElectionDaemon
 
 #if canImport(Glibc)
     import Glibc

@@ -6,31 +6,31 @@ import Logging
 #endif
 
 /// Output format of the daemon's log lines.
-enum LogFormat: String, CaseIterable, Sendable {
+package enum LogFormat: String, CaseIterable, Sendable {
     case text
     case json
 }
 
 /// One line per event on stderr: logfmt (`ts=… level=info msg=… key=value`) or JSON.
-struct LineLogHandler: LogHandler {
+package struct LineLogHandler: LogHandler {
     var format: LogFormat
-    var logLevel: Logger.Level
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
+    package var logLevel: Logger.Level
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
     let label: String
 
-    init(label: String, format: LogFormat, level: Logger.Level) {
+    package init(label: String, format: LogFormat, level: Logger.Level) {
         self.label = label
         self.format = format
         self.logLevel = level
     }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var fields: [(String, String)] = [
             ("ts", WallClock.now()), ("level", event.level.rawValue), ("msg", "\(event.message)"),
         ]

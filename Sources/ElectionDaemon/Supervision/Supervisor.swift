@@ -71,7 +71,7 @@ final class Supervisor: Workload {
 
     /// The watchdog, started with its pipe: (pid, write end, exit), or the errno.
     /// With a command, the watchdog starts it (in `environment`) and reports on
-    /// `reportFD` (see `WatchdogCommand`).
+    /// `reportFD` (see `Watchdog`).
     private func spawnWatchdog(environmentFD: Int32? = nil, reportFD: Int32? = nil) -> Result<
         (pid: pid_t, feed: Int32, exit: OneShot<Int32>), Errno
     > {
@@ -275,7 +275,7 @@ final class Supervisor: Workload {
         // A watchdog that dies while its command runs leaves the command unguarded.
         Task { [self] in
             let status = await watchdogExit.next() ?? 0
-            if (status & 0x7f) == 0 && (status >> 8) & 0xff == WatchdogCommand.leaseLapsed {
+            if (status & 0x7f) == 0 && (status >> 8) & 0xff == Watchdog.leaseLapsed {
                 // Not a failure: the lease lapsed (a renewal came back too late, or
                 // this process was paused) and the watchdog did its job.
                 logger.warning(

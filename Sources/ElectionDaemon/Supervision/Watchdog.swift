@@ -1,4 +1,3 @@
-import ArgumentParser
 import CProcess
 import Dispatch
 import Election
@@ -21,27 +20,32 @@ import ZooKeeper
 /// command running past its leadership. When the daemon died, it then closes the
 /// daemon's session, once the group is gone: the server deletes the leader's znode
 /// at once, and the next replica leads without waiting for the session to expire.
-struct WatchdogCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "watchdog", abstract: "Internal: stops the supervised command when the leadership lapses.",
-        shouldDisplay: false)
-
+package struct Watchdog {
     /// The exit status after stopping the group at the deadline: the daemon then
     /// knows its lease lapsed, rather than its watchdog failing.
-    static let leaseLapsed: Int32 = 3
+    package static let leaseLapsed: Int32 = 3
 
-    @Option var stopTimeout: String = "3s"
-    @Option var zkServers: String = ""
+    var stopTimeout: Duration
+    var zkServers: String
     /// Where to report the command's start and exit (`started PID`, `failed ERRNO`,
     /// `exited STATUS`); -1: no command.
-    @Option var reportFD: Int32 = -1
+    var reportFD: Int32
     /// The command's environment (`KEY=VALUE` entries, each ended by a NUL byte).
-    @Option var environmentFD: Int32 = -1
-    /// The supervised command, started by this process (its environment is ours).
-    @Argument(parsing: .postTerminator) var command: [String] = []
+    var environmentFD: Int32
+    /// The supervised command, started by this process at `start`.
+    var command: [String]
 
-    func run() throws {
-        let stopAfter = DurationParser.parse(stopTimeout) ?? .seconds(3)
+    package init(stopTimeout: Duration, zkServers: String, reportFD: Int32, environmentFD: Int32, command: [String]) {
+        self.stopTimeout = stopTimeout
+        self.zkServers = zkServers
+        self.reportFD = reportFD
+        self.environmentFD = environmentFD
+        self.command = command
+    }
+
+    /// Watches until the daemon is done with it; returns the exit status.
+    package func run() -> Int32 {
+        let stopAfter = stopTimeout
         // Only the pipe and the deadline decide; terminal and service signals do not.
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2] { signal(sig, SIG_IGN) }
         // Ahead of the command it guards where the host allows it (CAP_SYS_NICE, or an
@@ -71,7 +75,7 @@ struct WatchdogCommand: ParsableCommand {
                 say("leadership deadline passed without renewal; stopping process group \(group)")
                 report("lapsed 0")  // before the command's exit: the daemon must know why
                 stopGroup(group, after: stopAfter)
-                throw ExitCode(Self.leaseLapsed)
+                return Self.leaseLapsed
             }
             // Without a group (guarding the session only) the deadline decides nothing:
             // wait for the pipe alone, or this loop would spin once the deadline passed.
@@ -100,7 +104,7 @@ struct WatchdogCommand: ParsableCommand {
                     stopGroup(group, after: stopAfter)
                 }
                 if let session, !zkServers.isEmpty { close(session) }
-                return
+                return 0
             }
             pending += buffer[0..<n]
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
@@ -126,9 +130,9 @@ struct WatchdogCommand: ParsableCommand {
                         report("started \(pid)")
                     case .failure(let code):
                         report("failed \(code.value)")
-                        return
+                        return 0
                     }
-                case ("done", _): return
+                case ("done", _): return 0
                 default: continue
                 }
             }
@@ -232,7 +236,7 @@ struct WatchdogCommand: ParsableCommand {
     }
 
     /// The bytes of a hex string; "-" is none.
-    static func bytes<S: StringProtocol>(hex: S) -> [UInt8] {
+    package static func bytes<S: StringProtocol>(hex: S) -> [UInt8] {
         let digits = Array(hex.utf8)
         guard digits.count % 2 == 0 else { return [] }
         return stride(from: 0, to: digits.count, by: 2).compactMap {
