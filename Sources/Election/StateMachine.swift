@@ -190,6 +190,8 @@ public final class FailureCounter: Sendable {
     }
     /// Failures since the last reset.
     public var current: Int { count.withLock { $0 } }
+    /// Sets the count (a streak kept by a value, such as `LeaderLoop`'s).
+    func set(_ value: Int) { count.withLock { $0 = value } }
     /// Resets; returns how many failures there were.
     @discardableResult
     func reset() -> Int {

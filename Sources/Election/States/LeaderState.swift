@@ -82,146 +82,90 @@ public struct LeaderState: ElectionState {
             grant = LeaderGrant(
                 token: token, znode: name, sinceMillis: WallClock.nowMillis(), lease: lease, session: session)
             env.observer.leadership(grant)
-            var counter = env.config.writesFiles ? try env.store.nextCounter(for: token) : 1
+            let counter = env.config.writesFiles ? try env.store.nextCounter(for: token) : 1
             // At debug while a fault repeats: the transition lines already say it once.
             env.logger.log(
                 level: env.failures.current == 0 ? .info : .debug, "leading",
                 metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
-            let renewEvery = session.health.negotiatedTimeout / 4
-            var nextWrite = ContinuousClock.now
-            var first = true
+            var loop = LeaderLoop(
+                token: token, counter: counter, lease: lease, now: .now, leaderTimeout: env.config.leaderTimeout,
+                sessionTimeout: session.health.negotiatedTimeout, commandConfigured: env.workload.isConfigured,
+                exitPolicy: env.exitPolicy, commandFailures: env.workloadFailures.current,
+                backoff: { Decisions.backoff(attempt: $0, base: Self.commandBackoffBase) })
+            // What `loop` asks for is carried out here; its answer is the next event.
+            var event = LeaderLoop.Event.done
             var watch: ZKWatch?
-            var command: (exit: OneShot<Int32>?, started: ContinuousClock.Instant)?
-            var restartAt: ContinuousClock.Instant?
+            var commandExit: OneShot<Int32>?
             while true {
-                let now = ContinuousClock.now
-                if now >= nextWrite {
-                    // Nothing learned before the timer fired is trusted for this write.
-                    if !first { lease.writeFellDue(at: now) }
-                    first = false
-                    if !lease.mayWrite(session.health, now: .now) {
-                        switch try await confirm(env, path, &lease) {
-                        case .confirmed: break
-                        case .gone: return await candidateGone(env)
-                        case .late: return await leaseTrouble(env, .notConfirmed, Self.late, lease)
-                        }
-                    }
-                    guard lease.mayWrite(session.health, now: .now) else {
-                        return await leaseTrouble(
-                            env, .notConfirmed, "leadership not confirmed within half the session timeout", lease)
-                    }
-                    let file = ElectionFileName(token: token, counter: counter)
-                    let content = FileContent(identity: env.identity, token: token, counter: counter).json
-                    let covering = lease
-                    do {
-                        // Without a file-dir the confirmed lease is the whole write.
-                        if env.config.writesFiles {
-                            let removed = try env.store.write(
-                                file, content: content, onForeign: { env.reportForeignEntry($0) },
-                                stillPermitted: { covering.mayWrite(session.health, now: .now) })
-                            env.observer.fileWritten(file)
-                            if removed > 0 { env.observer.filesDeleted(removed) }
-                            env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
-                        }
-                        let failed = env.failures.reset()
-                        if failed >= 2 {
-                            // The repeats were logged at debug: say at once that they ended.
-                            env.logger.notice(
-                                "recovered from a repeating fault: writing again",
-                                metadata: ["failed_attempts": "\(failed)", "token": "\(token)"])
-                        }
-                        counter += 1
-                    } catch {
-                        env.observer.writeFailed(error)
-                        switch error.kind {
-                        case .notPermitted:
-                            return await leaseTrouble(env, .notConfirmed, "\(error)", lease)
-                        case .higherToken:
-                            return await release(env, path, TransitionReason(.newerLeader, "\(error)"))
-                        case .io, .notADirectory:
-                            return await release(env, path, TransitionReason(.writeFailed, "\(error)"))
-                        }
-                    }
-                    nextWrite += env.config.leaderTimeout
-                    if nextWrite <= .now { nextWrite = .now + env.config.leaderTimeout }
-                } else if now >= (lease.confirmedAt ?? now) + renewEvery {
+                let action = loop.next(now: .now, health: session.health, event: event)
+                lease = loop.lease
+                switch action {
+                case .confirm:
                     switch try await confirm(env, path, &lease) {
-                    case .confirmed: break
-                    case .gone: return await candidateGone(env)
-                    case .late: return await leaseTrouble(env, .notConfirmed, Self.late, lease)
+                    case .confirmed(let sentAt): event = .confirmed(sentAt: sentAt)
+                    case .gone: event = .confirmationFailed(gone: true)
+                    case .late: event = .confirmationFailed(gone: false)
                     }
-                }
-                // The command starts after the first confirmed write, while the lease holds.
-                // Only with at least half the lease ahead: a command started on a lease
-                // about to lapse would be killed by its watchdog moments later.
-                let mayStart =
-                    env.workload.isConfigured && command == nil && grant != nil
-                    && (restartAt.map { $0 <= .now } ?? true)
-                    && lease.holds(session.health, now: .now + session.health.negotiatedTimeout / 4)
-                // Without a command, the watchdog guards the session alone (see `Supervisor`).
-                if !env.workload.isConfigured, let grant { await env.workload.guardSession(grant) }
-                if mayStart, let grant, let confirmedAt = lease.confirmedAt {
-                    let exit = await env.workload.start(
-                        grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)
-                    command = (exit, .now)
-                    restartAt = nil
-                }
-                if watch == nil {
+                case .write(let file, let covering):
+                    event = write(env, file, covering: covering)
+                case .startCommand(let confirmedAt):
+                    if let grant {
+                        commandExit = await env.workload.start(
+                            grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)
+                    }
+                    event = .commandStarted(at: .now)
+                case .guardSession:
+                    if let grant { await env.workload.guardSession(grant) }
+                    event = .sessionGuarded
+                case .restartCommand(let status, let delay):
+                    env.workloadFailures.set(loop.commandFailures)
+                    await env.workload.stop(reason: "exited with status \(status)")
+                    commandExit = nil
+                    env.logger.notice(
+                        "restarting the command after backoff", metadata: ["status": "\(status)", "delay": "\(delay)"])
+                    event = .done
+                case .armWatch:
                     // Armed after the first write, off the handover's critical path.
-                    guard let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) else {
-                        return await candidateGone(env)
+                    if let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) {
+                        watch = found.watch
+                        let requested = ResignRequest.isRequested(in: found.data)
+                        if requested {
+                            env.logger.notice("resign requested through ZooKeeper", metadata: ["token": "\(token)"])
+                        }
+                        event = .watchArmed(resignRequested: requested)
+                    } else {
+                        event = .watchGone
                     }
-                    watch = found.watch
-                    if ResignRequest.isRequested(in: found.data) {
-                        env.logger.notice("resign requested through ZooKeeper", metadata: ["token": "\(token)"])
-                        return await release(env, path, TransitionReason(.resigned, "resign requested"))
-                    }
-                }
-                let renewAt = (lease.confirmedAt ?? .now) + renewEvery
-                switch await env.waitForWake(
-                    until: min(nextWrite, renewAt, restartAt ?? nextWrite), watch: watch, session: session,
-                    resign: resign, workload: command?.exit)
-                {
-                case .timer, .leaderChanged:
-                    continue
-                case .stop:
-                    return .stop(held)
-                case .resign:
-                    env.logger.notice("resigning on request", metadata: ["token": "\(token)"])
-                    return await release(env, path, TransitionReason(.resigned, "resigned on request"))
-                case .session(let state):
-                    return await leaseTrouble(env, .connectionLost, "ZooKeeper connection \(state.rawValue)", lease)
-                case .watch(.sessionLost):
-                    return .next(
-                        FailoverState(session: session, candidate: candidate),
-                        TransitionReason(.sessionLost, "ZooKeeper session lost"))
-                case .watch(.deleted):
-                    return await candidateGone(env)
-                case .watch:
-                    watch = nil
-                case .workloadExited(let status):
-                    let ranFor = ContinuousClock.now - (command?.started ?? .now)
-                    env.observer.commandExited(status: status, ranFor: ranFor)
-                    // A command that ran a while had a healthy term: its exit starts no streak.
-                    if ranFor >= Self.healthyRun { env.workloadFailures.reset() }
-                    // An exit imposed on the command (its watchdog lost, the lease lapsed)
-                    // is not its failure: no backoff, and its streak does not grow.
-                    let delay =
-                        env.workload.exitWasImposed()
-                        ? .zero : Decisions.backoff(attempt: env.workloadFailures.next(), base: Self.commandBackoffBase)
-                    switch env.exitPolicy {
+                case .wait(let until):
+                    let wake = await env.waitForWake(
+                        until: until, watch: watch, session: session, resign: resign, workload: commandExit)
+                    switch wake {
                     case .resign:
-                        return await release(
-                            env, path, TransitionReason(.commandExited, "command exited with status \(status)"),
-                            atLeast: delay)
-                    case .restart:
-                        await env.workload.stop(reason: "exited with status \(status)")
-                        command = nil
-                        restartAt = .now + delay
-                        env.logger.notice(
-                            "restarting the command after backoff",
-                            metadata: ["status": "\(status)", "delay": "\(delay)"])
-                    case .exit:
+                        env.logger.notice("resigning on request", metadata: ["token": "\(token)"])
+                        event = .woke(wake)
+                    case .watch(let fired) where fired != .deleted && fired != .sessionLost:
+                        watch = nil
+                        event = .woke(wake)
+                    case .workloadExited(let status):
+                        let ranFor = ContinuousClock.now - (loop.commandStarted ?? .now)
+                        env.observer.commandExited(status: status, ranFor: ranFor)
+                        commandExit = nil
+                        event = .commandExited(status: status, imposed: env.workload.exitWasImposed())
+                    default:
+                        event = .woke(wake)
+                    }
+                case .end(let ending):
+                    env.workloadFailures.set(loop.commandFailures)
+                    switch ending {
+                    case .candidateGone: return await candidateGone(env)
+                    case .leaseTrouble(let code, let detail): return await leaseTrouble(env, code, detail, loop.lease)
+                    case .release(let reason, let atLeast): return await release(env, path, reason, atLeast: atLeast)
+                    case .stop: return .stop(held)
+                    case .sessionLost:
+                        return .next(
+                            FailoverState(session: session, candidate: candidate),
+                            TransitionReason(.sessionLost, "ZooKeeper session lost"))
+                    case .exitDaemon(let status):
                         env.requests.stop.fire("command exited with status \(status)")
                         return .stop(held)
                     }
@@ -269,11 +213,39 @@ public struct LeaderState: ElectionState {
         if .now - sent <= session.health.negotiatedTimeout / 4 { env.unconfirmed.clear() }
         env.workload.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
         env.observer.confirmed(roundTrip: .now - sent, lease: lease)
-        return .confirmed
+        return .confirmed(sentAt: sent)
     }
 
-    enum Confirmation { case confirmed, gone, late }
-    static let late = "no confirmation within half the session timeout"
+    enum Confirmation { case confirmed(sentAt: ContinuousClock.Instant), gone, late }
+    static let late = LeaderLoop.late
+
+    /// Publishes `file`, no later than the `covering` lease allows (checked again
+    /// just before the rename); without a file-dir the confirmed lease is the whole write.
+    private func write(_ env: ElectionEnvironment, _ file: ElectionFileName, covering: Lease) -> LeaderLoop.Event {
+        let session = self.session
+        let content = FileContent(identity: env.identity, token: file.token, counter: file.counter).json
+        do {
+            if env.config.writesFiles {
+                let removed = try env.store.write(
+                    file, content: content, onForeign: { env.reportForeignEntry($0) },
+                    stillPermitted: { covering.mayWrite(session.health, now: .now) })
+                env.observer.fileWritten(file)
+                if removed > 0 { env.observer.filesDeleted(removed) }
+                env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
+            }
+        } catch {
+            env.observer.writeFailed(error)
+            return .writeFailed(error)
+        }
+        let failed = env.failures.reset()
+        if failed >= 2 {
+            // The repeats were logged at debug: say at once that they ended.
+            env.logger.notice(
+                "recovered from a repeating fault: writing again",
+                metadata: ["failed_attempts": "\(failed)", "token": "\(file.token)"])
+        }
+        return .wrote
+    }
 
     /// The lease could not be kept: a write it could not cover, a request that
     /// failed or timed out, the connection lost. Once that has lasted a session
@@ -345,8 +317,6 @@ public struct LeaderState: ElectionState {
             TransitionReason(reason.code, "\(reason.description); leadership released"))
     }
 
-    /// A command that ran at least this long had a healthy term.
-    static let healthyRun: Duration = .seconds(10)
     /// The first backoff after a quick exit of the command; it doubles per quick exit in a row.
     static let commandBackoffBase: Duration = .seconds(1)
 }
