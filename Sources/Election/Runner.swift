@@ -84,7 +84,7 @@ public struct Runner: Sendable {
             "code": "\(reason.code.rawValue)",
         ]
         if let token { metadata["token"] = "\(token)" }
-        switch streak.record(to: to, reason: reason, failures: env.failures.current, now: .now) {
+        switch streak.record(to: to, reason: reason, failures: env.failures.current, now: env.clock.now) {
         case .normal:
             // After a streak, the state that did the real work already said "recovered".
             env.logger.info("transition", metadata: metadata)

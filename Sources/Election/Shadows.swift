@@ -34,7 +34,7 @@ enum Shadows {
     /// Removes the shadow of `name` alone (best effort: it goes with the session anyway).
     static func delete(_ env: ElectionEnvironment, _ session: any CoordinationSession, _ name: String) async {
         let path = env.config.shadowsPath + "/" + name
-        _ = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
+        _ = await env.withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
     }
 
     /// The candidate and its shadow in one transaction: a successor never sees the

@@ -99,6 +99,8 @@ public struct ElectionEnvironment: Sendable {
     let unconfirmed = FaultSince()
     /// Authentication failures in this process (only the first is logged loudly).
     let authFailures = FailureCounter()
+    /// What every state reads the time from and sleeps on (see `ElectionClock`).
+    public var clock: any ElectionClock = SystemClock()
 
     public init(
         config: ElectionConfig, sessions: any SessionFactory, identity: Identity, logger: Logger,

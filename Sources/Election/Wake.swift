@@ -63,11 +63,12 @@ extension ElectionEnvironment {
     ) async -> Wake {
         if requests.stopRequested { return .stop }
         let stop = requests.stop
+        let clock = self.clock
         observer.waiting(until: deadline)
         let first = await withTaskGroup(of: Wake?.self) { group in
             group.addTask {
                 do {
-                    try await Task.sleep(until: deadline, clock: .continuous)
+                    try await clock.sleep(until: deadline)
                     return .timer
                 } catch {
                     return nil
@@ -125,15 +126,21 @@ extension ElectionEnvironment {
     }
 }
 
-/// Runs `operation`, giving up with `nil` after `limit`.
-func withDeadline<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { try? await operation() }
-        group.addTask {
-            try? await Task.sleep(for: limit)
-            return nil
+extension ElectionEnvironment {
+    /// Runs `operation`, giving up with `nil` after `limit` (on the election's clock).
+    func withDeadline<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async
+        -> T?
+    {
+        let clock = self.clock
+        let deadline = clock.now + limit
+        return await withTaskGroup(of: T?.self) { group in
+            group.addTask { try? await operation() }
+            group.addTask {
+                try? await clock.sleep(until: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
         }
-        defer { group.cancelAll() }
-        return await group.next() ?? nil
     }
 }

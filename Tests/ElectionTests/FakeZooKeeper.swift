@@ -98,16 +98,24 @@ final class FakeSession: CoordinationSession {
         var existsDelay: Duration = .zero
     }
     private let state: Mutex<State>
+    /// The instants of its health, and what a delayed reply waits on.
+    let clock: any ElectionClock
+    /// Replies held back by `delayExistsReplies`, waiting now.
+    private let delayed = Atomic(0)
 
-    init(zk: FakeZooKeeper, timeout: Duration = .seconds(4)) {
+    init(zk: FakeZooKeeper, timeout: Duration = .seconds(4), clock: any ElectionClock = SystemClock()) {
         self.zk = zk
+        self.clock = clock
         sessionID = zk.newSessionID()
         state = Mutex(
             State(
                 health: ZKHealth(
-                    state: .connected, lastContact: .now, disconnectedSince: nil, connectedSince: .now,
+                    state: .connected, lastContact: clock.now, disconnectedSince: nil, connectedSince: clock.now,
                     negotiatedTimeout: timeout)))
     }
+
+    /// How many `exists` replies are held back now.
+    var delayedReplies: Int { delayed.load(ordering: .relaxed) }
 
     var health: ZKHealth { state.withLock { $0.health } }
     var password: [UInt8] { [] }
@@ -119,10 +127,10 @@ final class FakeSession: CoordinationSession {
     func set(_ connection: ZKConnectionState, disconnectedAgo: Duration = .zero) {
         let subscribers = state.withLock { s in
             s.health.state = connection
-            s.health.disconnectedSince = connection == .connected ? nil : .now - disconnectedAgo
+            s.health.disconnectedSince = connection == .connected ? nil : clock.now - disconnectedAgo
             if connection == .connected {
-                s.health.lastContact = .now
-                s.health.connectedSince = .now
+                s.health.lastContact = clock.now
+                s.health.connectedSince = clock.now
             }
             return Array(s.subscribers.values)
         }
@@ -201,7 +209,11 @@ final class FakeSession: CoordinationSession {
         try checkConnected()
         let stat = zk.stat(path)
         let delay = state.withLock { $0.existsDelay }
-        if delay > .zero { try await Task.sleep(for: delay) }
+        if delay > .zero {
+            delayed.add(1, ordering: .relaxed)
+            defer { delayed.subtract(1, ordering: .relaxed) }
+            try await clock.sleep(until: clock.now + delay)
+        }
         return stat
     }
 
@@ -288,9 +300,16 @@ final class FakeSession: CoordinationSession {
 final class FakeFactory: SessionFactory {
     enum Behaviour { case succeed, fail, hang }
     let zk: FakeZooKeeper
-    private let state = Mutex<(behaviour: Behaviour, made: [FakeSession])>((.succeed, []))
+    let clock: any ElectionClock
+    private let state = Mutex<(behaviour: Behaviour, made: [FakeSession], hanging: Int)>((.succeed, [], 0))
 
-    init(zk: FakeZooKeeper) { self.zk = zk }
+    init(zk: FakeZooKeeper, clock: any ElectionClock = SystemClock()) {
+        self.zk = zk
+        self.clock = clock
+    }
+
+    /// Connects that hang now (`.hang`).
+    var hanging: Int { state.withLock { $0.hanging } }
 
     func set(_ behaviour: Behaviour) { state.withLock { $0.behaviour = behaviour } }
     var made: [FakeSession] { state.withLock { $0.made } }
@@ -299,10 +318,12 @@ final class FakeFactory: SessionFactory {
         switch state.withLock({ $0.behaviour }) {
         case .fail: throw ZKError.connectTimeout
         case .hang:
-            try await Task.sleep(for: .seconds(3600))
+            state.withLock { $0.hanging += 1 }
+            defer { state.withLock { $0.hanging -= 1 } }
+            try await clock.sleep(until: clock.now + .seconds(3600))
             throw ZKError.connectTimeout
         case .succeed:
-            let session = FakeSession(zk: zk)
+            let session = FakeSession(zk: zk, clock: clock)
             state.withLock { $0.made.append(session) }
             return session
         }

@@ -6,38 +6,42 @@ import ZooKeeper
 
 @testable import Election
 
-/// Drives every edge of the state diagram through fake sessions.
+/// Drives every edge of the state diagram through fake sessions, on a clock that
+/// moves only when a test moves it (`ManualClock`): no test here sleeps, and none
+/// depends on how fast the machine runs. A test moves the clock only while the
+/// state waits (`WaitTracker`), to the end of that wait.
 @Suite(.timeLimit(.minutes(2))) struct StateTests {
     let zk = FakeZooKeeper()
+    let clock = ManualClock()
+    let waits = WaitTracker()
     let factory: FakeFactory
     let dir = TempDir()
     let env: ElectionEnvironment
 
     init() {
-        factory = FakeFactory(zk: zk)
+        factory = FakeFactory(zk: zk, clock: clock)
         let config = ElectionConfig(
             zkServers: "fake:1", leaderTimeout: .milliseconds(40), attempterTimeout: .milliseconds(200),
             fileDir: dir.path, storageCapacity: 3, sessionTimeout: .seconds(4), electionPath: "/election",
             replicaID: "r1")
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        env = ElectionEnvironment(
-            config: config, sessions: factory, identity: Identity(replica: "r1", host: "h", pid: 1), logger: logger)
+        var env = ElectionEnvironment(
+            config: config, sessions: factory, identity: Identity(replica: "r1", host: "h", pid: 1), logger: logger,
+            observer: waits)
+        env.clock = clock
+        self.env = env
     }
 
     /// Runs a state to its next step, failing the test after 10 s instead of hanging.
-    /// `stopAfter` sends a stop request; a `.stop` result comes back as the Stopping
-    /// state the runner would build from it.
-    func step(_ state: any ElectionState, stopAfter: Duration? = nil) async throws -> (
+    /// Once `stopWhen` holds, a stop is requested; a `.stop` result comes back as the
+    /// Stopping state the runner would build from it.
+    func step(_ state: any ElectionState, stopWhen: (() -> Bool)? = nil) async throws -> (
         any ElectionState, TransitionReason
     ) {
         let env = self.env
         let task = Task { await state.run(env) }
-        if let stopAfter {
-            try await Task.sleep(for: stopAfter)
-            env.requests.stop.fire("test")
-        }
-        let result = await finish(task, within: .seconds(10))
+        let result = try await drive(task, stopWhen: stopWhen)
         switch result {
         case .next(let next, let reason)?:
             #expect(StateRegistry.allows(state.name, next.name), "\(state.name) → \(next.name) is not in the diagram")
@@ -67,6 +71,8 @@ import ZooKeeper
         return session
     }
 
+    /// Lets the states run until `condition` holds: it yields, it never sleeps. Ten
+    /// seconds of real time only stop a test that hangs.
     func waitUntil(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while !condition() {
@@ -74,8 +80,51 @@ import ZooKeeper
                 Issue.record("condition not met within 10 s")
                 throw CancellationError()
             }
-            try await Task.sleep(for: .milliseconds(5))
+            await Task.yield()
         }
+    }
+
+    /// The deadline of the wait the state is in now, once its timer is on the clock.
+    var waitingUntil: ContinuousClock.Instant? {
+        guard let until = waits.waitingUntil, clock.deadlines.contains(until) else { return nil }
+        return until
+    }
+
+    /// Lets the state reach its next wait, then moves the clock to that wait's end.
+    func elapseWait() async throws {
+        try await waitUntil { waitingUntil != nil }
+        if let until = waitingUntil { clock.advance(to: until) }
+    }
+
+    /// Runs `task` to its end, moving the clock to the end of every wait it enters
+    /// (once `stopWhen` holds, a stop is requested instead), and, while a reply of
+    /// `session` is held back (`delayExistsReplies`), to the next timer due.
+    func drive(_ task: Task<Step, Never>, _ session: FakeSession? = nil, stopWhen: (() -> Bool)? = nil)
+        async throws -> Step?
+    {
+        let done = Mutex<Step?>(nil)
+        let watcher = Task {
+            let step = await task.value
+            done.withLock { $0 = step }
+        }
+        let env = self.env
+        try await waitUntil {
+            if done.withLock({ $0 }) != nil { return true }
+            if let stopWhen, !env.requests.stopRequested {
+                if stopWhen() { env.requests.stop.fire("test") }
+            } else if let until = waitingUntil {
+                clock.advance(to: until)
+            } else if let session, session.delayedReplies > 0, waits.waitingUntil == nil,
+                let next = clock.deadlines.first, clock.deadlines.count >= 2
+            {
+                // The round trip's own time limit and the held-back reply are both on
+                // the clock: move to whichever falls first.
+                clock.advance(to: next)
+            }
+            return false
+        }
+        _ = await watcher.value
+        return done.withLock { $0 }
     }
 
     // MARK: Init
@@ -128,7 +177,7 @@ import ZooKeeper
 
     @Test func initStopsWhenSignalledWhileConnecting() async throws {
         factory.set(.hang)
-        let (next, _) = try await step(InitState(), stopAfter: .milliseconds(50))
+        let (next, _) = try await step(InitState(), stopWhen: { factory.hanging > 0 })
         #expect(next is StoppingState)
     }
 
@@ -186,8 +235,7 @@ import ZooKeeper
         _ = try await step(AttempterState(session: first, candidate: nil))
         let env = self.env
         let task = Task { await AttempterState(session: second, candidate: nil).run(env) }
-        try await waitUntil { zk.children(of: "/election").count == 2 }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntil { zk.children(of: "/election").count == 2 && waitingUntil != nil }
         second.set(.connecting)
         guard case .next(let next, _)? = await finish(task, within: .seconds(10)) else {
             throw CancellationError()
@@ -200,7 +248,8 @@ import ZooKeeper
         let first = try await connected()
         let second = try await connected()
         _ = try await step(AttempterState(session: first, candidate: nil))
-        let (next, _) = try await step(AttempterState(session: second, candidate: nil), stopAfter: .milliseconds(50))
+        let (next, _) = try await step(
+            AttempterState(session: second, candidate: nil), stopWhen: { waitingUntil != nil })
         let stopping = try #require(next as? StoppingState)
         #expect(stopping.held.candidate?.name != nil)
     }
@@ -218,7 +267,8 @@ import ZooKeeper
         let (leader, _) = try await leader()
         let env = self.env
         let task = Task { await leader.run(env) }
-        try await waitUntil { (try? env.store.nextCounter(for: leader.candidate.token!)) ?? 0 > 6 }
+        // Every leader-timeout (40 ms on the clock) a file.
+        while (try? env.store.nextCounter(for: leader.candidate.token!)) ?? 0 <= 6 { try await elapseWait() }
         let held = try await stopped(task)
         #expect(held.candidate == leader.candidate)
         let files = try env.store.files()
@@ -250,9 +300,7 @@ import ZooKeeper
         }
         let failover = try #require(next as? FailoverState)
         #expect(failover.candidate == leader.candidate, "same session may come back to the same token")
-        let written = try env.store.files()
-        try await Task.sleep(for: .milliseconds(150))
-        #expect(try env.store.files() == written, "nothing written after the connection dropped")
+        #expect(try env.store.files().count == 1, "nothing written after the connection dropped")
     }
 
     @Test func leaderReleasesLeadershipWhenTheFileDirBreaks() async throws {
@@ -291,7 +339,7 @@ import ZooKeeper
         let candidate = Candidate(prefix: "r1_x_", name: "r1_x_0000000001", token: 5)
         let env = self.env
         let task = Task { await FailoverState(session: session, candidate: candidate).run(env) }
-        try await Task.sleep(for: .milliseconds(30))
+        try await waitUntil { waitingUntil != nil }
         session.set(.connected)
         guard case .next(let next, _)? = await finish(task, within: .seconds(10)) else {
             throw CancellationError()
@@ -317,7 +365,7 @@ import ZooKeeper
     }
 
     @Test func failoverStopsOnSignal() async throws {
-        let (next, _) = try await step(FailoverState(session: nil, needsInit: true), stopAfter: .milliseconds(10))
+        let (next, _) = try await step(FailoverState(session: nil, needsInit: true), stopWhen: { waitingUntil != nil })
         #expect(next is StoppingState)
     }
 
@@ -384,7 +432,9 @@ extension StateTests {
         let task = Task { await AttempterState(session: second, candidate: nil).run(env) }
         let watched = "/election/" + leader.candidate.name!
         try await waitUntil { zk.watchCount(on: watched) == 1 }
-        try await Task.sleep(for: env.config.attempterTimeout * 3.5)
+        // Three attempter-timeouts pass: three re-checks.
+        for _ in 0..<3 { try await elapseWait() }
+        try await waitUntil { waitingUntil != nil }
         #expect(zk.watchCount(on: watched) == 1, "re-checks must not pile up watches")
         _ = try await stopped(task)
     }
@@ -400,12 +450,11 @@ extension StateTests {
         let (leader, session) = try await leader()
         let env = self.env
         let task = Task { await leader.run(env) }
-        try await waitUntil { !((try? env.store.files()) ?? []).isEmpty }
-        // Between two writes (leader-timeout 40 ms): the fault lands before the next.
+        // Waiting after the first file: the fault lands before the next write.
+        try await waitUntil { !((try? env.store.files()) ?? []).isEmpty && waitingUntil != nil }
         fault(leader, session)
         let before = try env.store.files()
-        let step = await finish(task, within: .seconds(10))
-        if step == nil { task.cancel() }
+        let step = try await drive(task, session)
         return (step, before, leader)
     }
 
@@ -433,7 +482,7 @@ extension StateTests {
         let (step, before, leader) = try await leaderAfterFirstFile { [env] _, session in
             faulty = session
             session.delayExistsReplies(by: .milliseconds(2100))
-            _ = env.unconfirmed.lasting(now: .now - .seconds(5))
+            _ = env.unconfirmed.lasting(now: clock.now - .seconds(5))
         }
         guard case .next(let next as FailoverState, let reason)? = step else {
             Issue.record("the leader did not step down: \(String(describing: step))")
@@ -516,4 +565,13 @@ extension StateTests {
         #expect(leader.candidate.name?.hasPrefix("r1_") == true)
         #expect(zk.stat("/election/intruder_dead_0000000000") != nil, "the intruder is left alone")
     }
+}
+
+/// Where the states wait: `waiting(until:)` as a wait begins, `progressed()` when
+/// it (or a request) ends.
+final class WaitTracker: ElectionObserver {
+    private let current = Mutex<ContinuousClock.Instant?>(nil)
+    var waitingUntil: ContinuousClock.Instant? { current.withLock { $0 } }
+    func waiting(until: ContinuousClock.Instant) { current.withLock { $0 = until } }
+    func progressed() { current.withLock { $0 = nil } }
 }

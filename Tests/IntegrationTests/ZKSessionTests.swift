@@ -154,5 +154,13 @@ func reaches(_ session: ZKSession, _ state: ZKConnectionState) async -> Bool {
 
 /// The value, or nil after 10 s: no test waits forever on a server.
 func withTimeout<T: Sendable>(_ body: @escaping @Sendable () async -> T?) async -> T? {
-    await withDeadline(.seconds(10), body) ?? nil
+    await withTaskGroup(of: T??.self) { group in
+        group.addTask { .some(await body()) }
+        group.addTask {
+            try? await Task.sleep(for: .seconds(10))
+            return .none
+        }
+        defer { group.cancelAll() }
+        return (await group.next() ?? nil) ?? nil
+    }
 }

@@ -28,7 +28,7 @@ public struct AttempterState: ElectionState {
         await env.workload.prepare()
         do {
             while true {
-                let listed = ContinuousClock.now
+                let listed = env.clock.now
                 let all = try await env.untilStopped { try await session.syncedChildren(parent) }
                 ignored.formIntersection(all)
                 let children = all.filter { !ignored.contains($0) }
@@ -126,7 +126,7 @@ public struct AttempterState: ElectionState {
                             "waiting behind predecessor", metadata: ["own": "\(own)", "predecessor": "\(predecessor)"])
                     }
                     let wake = await env.waitForWake(
-                        until: .now + env.config.attempterTimeout, watch: armed?.watch, session: session,
+                        until: env.clock.now + env.config.attempterTimeout, watch: armed?.watch, session: session,
                         leader: leaderWatch?.watch)
                     switch wake {
                     case .timer:

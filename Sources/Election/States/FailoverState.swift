@@ -36,29 +36,31 @@ public struct FailoverState: ElectionState {
         // A session that was connected all along means a request failed, not the
         // connection: back off before trying again, or a fault that persists (a
         // refused ACL, say) would loop Attempter ⇄ Failover at full speed.
-        let connectedAtEntry = session.map { Decisions.verdict($0.health, now: .now) == .connected } ?? false
+        let connectedAtEntry = session.map { Decisions.verdict($0.health, now: env.clock.now) == .connected } ?? false
         recovering: while true {
             guard let current = session else {
                 let delay = Decisions.backoff(attempt: env.failures.next())
-                if await env.waitForWake(until: .now + delay) == .stop { break recovering }
+                if await env.waitForWake(until: env.clock.now + delay) == .stop { break recovering }
                 return .next(InitState(session: nil), lost ?? TransitionReason(.retry, "retrying initialisation"))
             }
-            switch Decisions.verdict(current.health, now: .now) {
+            switch Decisions.verdict(current.health, now: env.clock.now) {
             case .connected:
                 if needsInit {
                     let delay = max(Decisions.backoff(attempt: env.failures.next()), atLeast)
-                    if await env.waitForWake(until: .now + delay) == .stop { break recovering }
+                    if await env.waitForWake(until: env.clock.now + delay) == .stop { break recovering }
                     return .next(InitState(session: current), TransitionReason(.retry, "retrying initialisation"))
                 }
                 if connectedAtEntry {
                     let delay = min(Decisions.backoff(attempt: env.failures.next()), retryWithin ?? .seconds(3600))
-                    if await env.waitForWake(until: .now + delay, session: current) == .stop { break recovering }
+                    if await env.waitForWake(until: env.clock.now + delay, session: current) == .stop {
+                        break recovering
+                    }
                 }
                 return .next(
                     AttempterState(session: current, candidate: candidate),
                     TransitionReason(.reconnected, "same session reconnected"))
             case .lost:
-                let since = current.health.disconnectedSince.map { ContinuousClock.now - $0 } ?? .zero
+                let since = current.health.disconnectedSince.map { env.clock.now - $0 } ?? .zero
                 let metadata: Logger.Metadata = [
                     "session": "\(current.sessionID.sessionHex)",
                     "state": "\(current.health.state.rawValue)", "disconnected_for": "\(since)",

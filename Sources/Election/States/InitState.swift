@@ -26,7 +26,7 @@ public struct InitState: ElectionState {
         }
 
         var session = self.session
-        if let current = session, Decisions.verdict(current.health, now: .now) != .connected {
+        if let current = session, Decisions.verdict(current.health, now: env.clock.now) != .connected {
             await current.close()
             session = nil
         }
@@ -38,7 +38,7 @@ public struct InitState: ElectionState {
                 return .stop(held)
             } catch {
                 if case ZKError.unresolvable = error {
-                    let lasting = env.unresolved.lasting(now: .now)
+                    let lasting = env.unresolved.lasting(now: env.clock.now)
                     if lasting >= Self.unresolvableBound(env.config) {
                         env.giveUp(
                             ConfigError(

@@ -40,7 +40,7 @@ public struct LeaderState: ElectionState {
         let path = env.candidatePath(name)
         let resign = env.requests.nextResign()
         // The first write falls due when the confirming listing was sent.
-        var lease = Lease(due: confirmedAt ?? .now, confirmedAt: confirmedAt)
+        var lease = Lease(due: confirmedAt ?? env.clock.now, confirmedAt: confirmedAt)
         var grant: LeaderGrant?
         defer { if grant != nil { env.observer.leadership(nil) } }
         do {
@@ -50,9 +50,9 @@ public struct LeaderState: ElectionState {
             // rather than go round Failover and Attempter once more.
             if let listed = confirmedAt {
                 let timeout = session.health.negotiatedTimeout
-                if ContinuousClock.now - listed <= timeout / 4 {
+                if env.clock.now - listed <= timeout / 4 {
                     env.unconfirmed.clear()
-                } else if let lasting = env.unconfirmed.current(now: .now), lasting >= timeout {
+                } else if let lasting = env.unconfirmed.current(now: env.clock.now), lasting >= timeout {
                     return await leaseTrouble(env, .notConfirmed, Self.late, lease)
                 }
             }
@@ -63,7 +63,8 @@ public struct LeaderState: ElectionState {
                 var waiting = OrphanWait()
                 while try await !waiting.check(env, session) {
                     switch await env.waitForWake(
-                        until: min(.now + OrphanWait.pollEvery, waiting.until ?? .now), session: session)
+                        until: min(env.clock.now + OrphanWait.pollEvery, waiting.until ?? env.clock.now),
+                        session: session)
                     {
                     case .stop: return .stop(held)
                     case .session(let state):
@@ -88,7 +89,8 @@ public struct LeaderState: ElectionState {
                 level: env.failures.current == 0 ? .info : .debug, "leading",
                 metadata: ["token": "\(token)", "znode": "\(path)", "next_counter": "\(counter)"])
             var loop = LeaderLoop(
-                token: token, counter: counter, lease: lease, now: .now, leaderTimeout: env.config.leaderTimeout,
+                token: token, counter: counter, lease: lease, now: env.clock.now,
+                leaderTimeout: env.config.leaderTimeout,
                 sessionTimeout: session.health.negotiatedTimeout, commandConfigured: env.workload.isConfigured,
                 exitPolicy: env.exitPolicy, commandFailures: env.workloadFailures.current,
                 backoff: { Decisions.backoff(attempt: $0, base: Self.commandBackoffBase) })
@@ -97,7 +99,7 @@ public struct LeaderState: ElectionState {
             var watch: ZKWatch?
             var commandExit: OneShot<Int32>?
             while true {
-                let action = loop.next(now: .now, health: session.health, event: event)
+                let action = loop.next(now: env.clock.now, health: session.health, event: event)
                 lease = loop.lease
                 switch action {
                 case .confirm:
@@ -113,7 +115,7 @@ public struct LeaderState: ElectionState {
                         commandExit = await env.workload.start(
                             grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)
                     }
-                    event = .commandStarted(at: .now)
+                    event = .commandStarted(at: env.clock.now)
                 case .guardSession:
                     if let grant { await env.workload.guardSession(grant) }
                     event = .sessionGuarded
@@ -147,7 +149,7 @@ public struct LeaderState: ElectionState {
                         watch = nil
                         event = .woke(wake)
                     case .workloadExited(let status):
-                        let ranFor = ContinuousClock.now - (loop.commandStarted ?? .now)
+                        let ranFor = env.clock.now - (loop.commandStarted ?? env.clock.now)
                         env.observer.commandExited(status: status, ranFor: ranFor)
                         commandExit = nil
                         event = .commandExited(status: status, imposed: env.workload.exitWasImposed())
@@ -187,7 +189,8 @@ public struct LeaderState: ElectionState {
         -> Confirmation
     {
         let session = self.session
-        let sent = ContinuousClock.now
+        let clock = env.clock
+        let sent = clock.now
         // A reply later than half the session timeout proves nothing the lease could
         // use (it would lapse on arrival): stop waiting for it then, so that a slow
         // link counts toward the step-down instead of holding the loop.
@@ -196,7 +199,7 @@ public struct LeaderState: ElectionState {
             try await withThrowingTaskGroup(of: ZKStat??.self) { group in
                 group.addTask { .some(try await session.syncedExists(path)) }
                 group.addTask {
-                    try await Task.sleep(for: limit)
+                    try await clock.sleep(until: sent + limit)
                     return .none
                 }
                 defer { group.cancelAll() }
@@ -210,9 +213,9 @@ public struct LeaderState: ElectionState {
         // the lease: the link can keep it. Only that ends a streak of uncovered writes
         // (a write does not: the Attempter's listing covers the first one of every
         // return to Leader, also over a link far too slow to keep the lease).
-        if .now - sent <= session.health.negotiatedTimeout / 4 { env.unconfirmed.clear() }
+        if clock.now - sent <= session.health.negotiatedTimeout / 4 { env.unconfirmed.clear() }
         env.workload.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
-        env.observer.confirmed(roundTrip: .now - sent, lease: lease)
+        env.observer.confirmed(roundTrip: clock.now - sent, lease: lease)
         return .confirmed(sentAt: sent)
     }
 
@@ -223,12 +226,13 @@ public struct LeaderState: ElectionState {
     /// just before the rename); without a file-dir the confirmed lease is the whole write.
     private func write(_ env: ElectionEnvironment, _ file: ElectionFileName, covering: Lease) -> LeaderLoop.Event {
         let session = self.session
+        let clock = env.clock
         let content = FileContent(identity: env.identity, token: file.token, counter: file.counter).json
         do {
             if env.config.writesFiles {
                 let removed = try env.store.write(
                     file, content: content, onForeign: { env.reportForeignEntry($0) },
-                    stillPermitted: { covering.mayWrite(session.health, now: .now) })
+                    stillPermitted: { covering.mayWrite(session.health, now: clock.now) })
                 env.observer.fileWritten(file)
                 if removed > 0 { env.observer.filesDeleted(removed) }
                 env.logger.debug("wrote file", metadata: ["file": "\(file.name)"])
@@ -259,8 +263,9 @@ public struct LeaderState: ElectionState {
     ) async -> Step {
         // The streak runs from when the lease ran out (or now, if it has not yet).
         let timeout = session.health.negotiatedTimeout
-        let ranOut = lease.confirmedAt.map { min($0 + timeout / 2, .now) } ?? .now
-        let lasting = env.unconfirmed.lasting(now: .now, since: ranOut)
+        let now = env.clock.now
+        let ranOut = lease.confirmedAt.map { min($0 + timeout / 2, now) } ?? now
+        let lasting = env.unconfirmed.lasting(now: now, since: ranOut)
         guard lasting >= session.health.negotiatedTimeout else {
             return .next(
                 FailoverState(session: session, candidate: candidate, retryWithin: timeout / 4),
@@ -305,12 +310,12 @@ public struct LeaderState: ElectionState {
         let session = self.session
         if candidate.shadowed, let name = candidate.name {
             let ops = Shadows.releaseOps(env, name)
-            let released = await withDeadline(.seconds(2)) { try await session.multi(ops) } != nil
+            let released = await env.withDeadline(.seconds(2)) { try await session.multi(ops) } != nil
             // The candidate was already gone (deleted from outside): the shadow alone,
             // or the next leader would wait for it in vain.
             if !released { await Shadows.delete(env, session, name) }
         } else {
-            _ = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
+            _ = await env.withDeadline(.seconds(2)) { try await session.delete(path, version: -1) }
         }
         return .next(
             FailoverState(session: session, needsInit: true, atLeast: atLeast),
@@ -334,7 +339,7 @@ struct OrphanWait {
     mutating func check(_ env: ElectionEnvironment, _ session: any CoordinationSession) async throws -> Bool {
         let found = try await env.untilStopped { try await Shadows.orphans(env, session) }
         if found.isEmpty { return true }
-        let now = ContinuousClock.now
+        let now = env.clock.now
         let until = self.until ?? now + (found.map(\.timeout).max() ?? .zero)
         self.until = until
         if !logged {

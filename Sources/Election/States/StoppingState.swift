@@ -13,7 +13,7 @@ public struct StoppingState: ElectionState {
         guard let session = held.session else { return .finished }
         if let name = held.candidate?.name {
             let path = env.candidatePath(name)
-            let deleted = await withDeadline(.seconds(2)) { try await session.delete(path, version: -1) } != nil
+            let deleted = await env.withDeadline(.seconds(2)) { try await session.delete(path, version: -1) } != nil
             env.logger.info(
                 deleted ? "candidate znode deleted" : "candidate znode not deleted; closing the session removes it",
                 metadata: ["znode": "\(path)"])
