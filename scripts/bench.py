@@ -3,8 +3,9 @@
 
 For each ZooKeeper tickTime in TICKS (default 2000, the server's default, then
 500, this project's test ensembles), starts a real standalone ZooKeeper
-(scripts/zk-ensemble.sh) and runs on it, at once and through the same harness
-(scripts/benchlib/harness.py), N replicas of each side (SIDES, benchlib/sides.py):
+(scripts/zk-ensemble.sh) and runs on it, at once and through the same code
+(scripts/benchlib/measure.py on the harness, scripts/harness/), N replicas of
+each side (SIDES, benchlib/sides.py):
 the release binary; kazoo's Election recipe (bench/kazoo_election.py, Debian's
 python3-kazoo); Curator's LeaderLatch (bench/CuratorElection.java, Debian's
 libcurator-recipes-java 5.4.0, compiled with Debian's javac by the bench); and,
@@ -79,8 +80,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import docs, httppass, report, sides, supervised  # noqa: E402
 from benchlib.cpu import CpuMeter  # noqa: E402
+from benchlib.measure import Bench, cleanup_dir, log, mntr  # noqa: E402
 from benchlib.stats import summary  # noqa: E402
-from benchlib.harness import ROOT, Bench, cleanup_dir, log  # noqa: E402
+from harness import ROOT  # noqa: E402
+from harness.zk import Ensemble  # noqa: E402
 
 BINARY = os.path.abspath(os.environ.get("BINARY", os.path.join(ROOT, ".build/release/election")))
 N = int(os.environ.get("N", "3"))
@@ -172,14 +175,11 @@ def pause_seconds(bench):
     return bench.negotiated_session_timeout_ms() / 1000 + bench.tick_ms / 1000 + 1.5
 
 
-def run_tick(tick, zkdir, impls, cross, work, cpu):
+def run_tick(tick, zk, impls, cross, work, cpu):
     """Every figure of every side at one tick; the groups run at once on one ZooKeeper."""
     allimpls = impls + ([cross] if cross else [])
-    benches = {}
-    for impl in allimpls:
-        b = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impl, FLAGS, SESSION_TIMEOUT, cpu, BINARY)
-        b.attach()
-        benches[impl.key] = b
+    benches = {impl.key: Bench(os.path.join(work, f"tick{tick}"), zk, tick, impl, FLAGS, SESSION_TIMEOUT, cpu, BINARY)
+               for impl in allimpls}
     rids = {impl.key: [f"{impl.prefix}{tick}-{i}" for i in range(1, N + 1)] for impl in allimpls}
     keys = [impl.key for impl in impls]
     out = {"negotiated_session_ms": benches["election"].negotiated_session_timeout_ms(), "orders": {},
@@ -233,7 +233,6 @@ def run_tick(tick, zkdir, impls, cross, work, cpu):
                 dest = out["crosscheck"] if cross and k == cross.key else out["sides"][k]
                 dest["graceful_ms"] = summary([x["ms"] for x in v])
                 dest["watch_notifications_per_failover"] = [x["notifications"] for x in v]
-                dest["wakeups_logged_per_failover"] = [x["wakeups"] for x in v]
                 dest["graceful_pairs"] = [[x["old"], x["new"]] for x in v]
             if cross:
                 # the full kazoo driver's own rounds, for the cross-check's table
@@ -269,13 +268,12 @@ def run_tick(tick, zkdir, impls, cross, work, cpu):
     return out
 
 
-def scale_pass(tick, zkdir, impls, work, cpu):
+def scale_pass(tick, zk, impls, work, cpu):
     """SCALE_N candidates of every side at once, graceful rounds interleaved."""
     benches, rids = {}, {}
     for impl in impls:
-        b = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impl, FLAGS, SESSION_TIMEOUT, cpu, BINARY)
-        b.attach()
-        benches[impl.key] = b
+        benches[impl.key] = Bench(os.path.join(work, f"tick{tick}"), zk, tick, impl, FLAGS, SESSION_TIMEOUT, cpu,
+                                  BINARY)
         rids[impl.key] = [f"{impl.prefix}-s{i}" for i in range(1, SCALE_N + 1)]
     out = {"n": SCALE_N, "tick_ms": tick, "orders": [], "sides": {}}
     try:
@@ -294,24 +292,11 @@ def scale_pass(tick, zkdir, impls, work, cpu):
         for (k, _), v in res.items():
             out["sides"][k] = {"graceful_ms": summary([x["ms"] for x in v]),
                                "watch_notifications_per_failover": [x["notifications"] for x in v],
-                               "wakeups_logged_per_failover": [x["wakeups"] for x in v],
                                "verify": benches[k].verify(rids[k])}
     finally:
         for b in benches.values():
             b.stop_all()
     return out
-
-
-def start_zookeeper(zkdir, tick):
-    """A standalone server at `tick` through scripts/zk-ensemble.sh, restarted once with
-    no per-address connection cap (maxClientCnxns=0, in the config it wrote under the
-    bench's work directory): every client here comes from 127.0.0.1, and the scale pass
-    holds 3 x SCALE_N sessions at once, over the server's default of 60."""
-    Bench.zk("start", zkdir, "1", tick_ms=tick)
-    Bench.zk("stop", zkdir)
-    with open(os.path.join(zkdir, "zk1", "zoo.cfg"), "a") as f:
-        f.write("maxClientCnxns=0\n")
-    Bench.zk("startone", zkdir, "1")
 
 
 def save_partial(results, error):
@@ -372,40 +357,35 @@ def main():
     try:
         log(f"work dir {work}; sides {', '.join(i.key for i in impls)}; CPU: {cpu.method}")
         for ti, tick in enumerate(TICKS):
-            zkdir = os.path.join(work, f"zk-{tick}")
             log(f"starting ZooKeeper, tickTime {tick} ms")
-            running["zk"] = zkdir
-            start_zookeeper(zkdir, tick)
-            with open(os.path.join(zkdir, "connect")) as f:
-                port = int(f.read().strip().rsplit(":", 1)[1])
-            from benchlib.harness import mntr
-            setup.setdefault("zookeeper", mntr(port).get("zk_version", "?").split("-")[0].split(",")[0])
+            # A standalone server restarted once with no per-address connection cap
+            # (maxClientCnxns=0): every client here comes from 127.0.0.1, and the
+            # scale pass holds 3 x SCALE_N sessions at once, over the server's 60.
+            zk = running["zk"] = Ensemble(os.path.join(work, f"zk-{tick}"), 1, tick)
+            zk.start(extra_config=["maxClientCnxns=0"])
+            setup.setdefault("zookeeper", mntr(zk.ports[0]).get("zk_version", "?").split("-")[0].split(",")[0])
             if not ONLY:
                 t_tick = time.time()
-                results["ticks"][str(tick)] = run_tick(tick, zkdir, impls, cross, work, cpu)
+                results["ticks"][str(tick)] = run_tick(tick, zk, impls, cross, work, cpu)
                 results["ticks"][str(tick)]["seconds"] = round(time.time() - t_tick, 1)
             if ti == 0 and SCALE_N > 0 and not ONLY:
                 t_scale = time.time()
-                results["scale"] = scale_pass(tick, zkdir, impls, work, cpu)
+                results["scale"] = scale_pass(tick, zk, impls, work, cpu)
                 results["scale"]["seconds"] = round(time.time() - t_scale, 1)
             if tick == HTTP_TICK:
-                bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impls[0], FLAGS, SESSION_TIMEOUT, cpu,
-                              BINARY)
-                running["bench"] = bench
-                bench.attach()
+                bench = running["bench"] = Bench(os.path.join(work, f"tick{tick}"), zk, tick, impls[0], FLAGS,
+                                                 SESSION_TIMEOUT, cpu, BINARY)
                 log(f"HTTP pass at tick {tick}: {N} replicas with --http-addr beside {N} without")
                 t_http = time.time()
                 results["http"] = httppass.run(bench, N, HTTP_ROUNDS, HTTP_RATE, HTTP_SECONDS, FLOOD)
                 results["http"]["seconds_in_all"] = round(time.time() - t_http, 1)
             if tick == SUPERVISED_TICK and SUPERVISED_ROUNDS > 0:
-                bench = Bench(os.path.join(work, f"tick{tick}"), zkdir, tick, impls[0], FLAGS, SESSION_TIMEOUT, cpu,
-                              BINARY)
-                running["bench"] = bench
-                bench.attach()
+                bench = running["bench"] = Bench(os.path.join(work, f"tick{tick}"), zk, tick, impls[0], FLAGS,
+                                                 SESSION_TIMEOUT, cpu, BINARY)
                 log(f"supervised pass at tick {tick}: {N} replicas of election run -- CMD, {SUPERVISED_ROUNDS} rounds")
                 results["supervised"] = supervised.run(bench, N, SUPERVISED_ROUNDS)
             running["bench"] = None
-            Bench.zk("stop", zkdir)
+            zk.stop()
             running["zk"] = None
         setup["wall_seconds"] = round(time.time() - started, 1)
         setup["loadavg_end"] = loadavg()
@@ -415,10 +395,7 @@ def main():
         if running["bench"]:
             running["bench"].stop_all()
         if running["zk"]:
-            try:
-                Bench.zk("stop", running["zk"])
-            except Exception as stop_error:
-                log(f"stopping ZooKeeper: {stop_error}")
+            running["zk"].stop()
         cpu.cleanup()
         cleanup_dir(work)
         if isinstance(e, KeyboardInterrupt):

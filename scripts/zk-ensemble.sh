@@ -36,31 +36,10 @@ usage() {
     exit 2
 }
 
-# Prints COUNT distinct loopback ports that are free right now. They are drawn
-# below the kernel's ephemeral range (32768+) so that an outgoing connection
-# made later (the servers talk to each other) cannot take one of them first.
+# Prints COUNT distinct loopback ports that are free right now, below the
+# kernel's ephemeral range (the harness's free_ports: scripts/harness/net.py).
 free_ports() {
-    python3 - "$1" <<'EOF'
-import random, socket, sys
-count, ports, held = int(sys.argv[1]), [], []
-for _ in range(5000):
-    if len(ports) == count:
-        break
-    port = random.randrange(20000, 32000)
-    if port in ports:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        s.close()
-        continue
-    held.append(s)  # keep it bound so the next pick cannot be the same port
-    ports.append(port)
-if len(ports) < count:
-    sys.exit("no free ports found")
-print(" ".join(map(str, ports)))
-EOF
+    python3 "$(dirname "${BASH_SOURCE[0]}")/harness/net.py" "$1"
 }
 
 # Sends a four-letter word to a server and prints the answer (empty when the

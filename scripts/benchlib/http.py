@@ -25,32 +25,6 @@ def raise_nofile(want=8192):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def free_ports(count):
-    """`count` free loopback ports below the ephemeral range (as zk-ensemble.sh does),
-    so that the flood's own outgoing connections cannot take one of them."""
-    import random
-    ports, held = [], []
-    for _ in range(5000):
-        if len(ports) == count:
-            break
-        port = random.randrange(20000, 32000)
-        if port in ports:
-            continue
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            s.close()
-            continue
-        held.append(s)
-        ports.append(port)
-    for s in held:
-        s.close()
-    if len(ports) < count:
-        raise RuntimeError("no free ports")
-    return ports
-
-
 def get(port, path, timeout=2.0):
     """GET `path` on a connection of its own. (outcome, status, ms, body): outcome is
     "ok" (a whole response: status line, headers, Content-Length bytes), "short" (a

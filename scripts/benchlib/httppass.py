@@ -28,12 +28,13 @@ machine load. Measured:
 import multiprocessing
 import os
 import queue
-import signal
 import threading
 import time
 
+from harness.net import free_ports
+
 from . import http, memory
-from .harness import log
+from .measure import log
 from .stats import summary as stats
 
 
@@ -71,10 +72,9 @@ def alternate(bench, groups, rounds, label):
         for k in (keys if i % 2 == 0 else keys[::-1]):
             for g in groups.values():
                 bench.wait_steady(g)
-            before = len(bench.pairs)
-            t, _, _ = bench.failover_rounds(groups[k], signal.SIGTERM, 1, label=f"{label}, {k} {i + 1}/{rounds}")
-            times[k] += t
-            pairs[k] += bench.pairs[before:]
+            r = bench.failover_round(groups[k], "term", label=f"{label}, {k} {i + 1}/{rounds} round 1/1")
+            times[k].append(r["ms"])
+            pairs[k].append((r["old"], r["new"]))
     return times, pairs
 
 
@@ -120,7 +120,7 @@ def keep_attacking(port, flood, stop, answers):
 
 def run(bench, n, rounds, rate, seconds, flood):
     http.raise_nofile(4 * flood + 1024)
-    ports = http.free_ports(n)
+    ports = free_ports(n)
     off = [f"hoff-{i}" for i in range(1, n + 1)]
     on = [f"hon-{i}" for i in range(1, n + 1)]
     port_of = dict(zip(on, ports))

@@ -10,15 +10,18 @@ takes the same flags and writes the same files.
   kazoo-minimal   the cross-check of the kazoo driver: the recipe's run() and a write
                   (bench/kazoo_minimal.py); graceful rounds only
 
-Missing packages are installed with apt-get (as root; `apt-get update` first when
-an install fails), as on a fresh Debian machine.
+Missing packages are installed with apt-get (harness.proc.apt_install, as
+root), as on a fresh Debian machine.
 """
 
 import os
 import subprocess
 import sys
 
-from .harness import ROOT, Implementation, log
+from harness import ROOT
+from harness.proc import apt_install as install
+
+from .measure import Implementation, log
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which sees python3-kazoo (a pyenv python does not)
 KAZOO_DRIVER = os.path.join(ROOT, "bench/kazoo_election.py")
@@ -40,18 +43,12 @@ def jar(name):
 
 
 def apt_install(packages, what):
-    """apt-get install, with `apt-get update` first if the install fails; False when
-    not root or still missing."""
-    if os.geteuid() != 0:
-        log(f"{what} is missing and this is not root: apt-get install {' '.join(packages)}")
-        return False
+    """apt-get install (as root); False when that failed."""
     log(f"installing {' '.join(packages)} with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-        return subprocess.run(cmd, env=env, capture_output=True).returncode == 0
-    return True
+    error = install(packages)
+    if error:
+        log(f"{what} is missing: {error}")
+    return error is None
 
 
 def kazoo_version():

@@ -43,7 +43,9 @@ import subprocess
 import sys
 import time
 
-from .harness import log
+from harness import wait_until
+
+from .measure import log
 from .stats import summary as stats
 
 STAND_IN = r'''"""make bench's supervised stand-in (scripts/benchlib/supervised.py)."""
@@ -105,13 +107,10 @@ def overlaps(stamps):
 
 
 def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(0.002)
-    raise RuntimeError(f"supervised pass: {what} within {timeout:g} s")
+    v = wait_until(predicate, timeout, 0.002)
+    if not v:
+        raise RuntimeError(f"supervised pass: {what} within {timeout:g} s")
+    return v
 
 
 def running_child(stamps):

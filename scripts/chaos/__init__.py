@@ -11,8 +11,6 @@ and judges the files by when they appeared (below).
 
     ROUNDS=1 BINARY=.build/release/election PYTHONPATH=scripts python3 -m chaos
 
-(`python3 scripts/chaos.py` runs the same.)
-
 Environment:
   ROUNDS   repetitions of each fault (default 1)
   BINARY   the election executable (default .build/release/election)
@@ -48,13 +46,13 @@ table, and a failed round (observation.late_appearances).
 
 The supervised command (supervised.py, run last): the replicas are restarted
 with `--exec-stop-timeout 400ms --on-exit resign -- CMD`, CMD a stand-in
-(workload.py) that stamps its start, a beat every 25 ms and its stop on SIGTERM
+(harness/workload.py) that stamps its start, a beat every 25 ms and its stop on SIGTERM
 into one log shared by all replicas (CLOCK_MONOTONIC). Faults: the leader's
 daemon SIGKILLed (the watchdog stops the child), SIGSTOPped past the session
 timeout, its ZooKeeper connection blackholed; a child that ignores SIGTERM and a
 shell pipeline with grandchildren under a leader SIGTERM; a child that exits 1
-at once for 10 s. And the holes of issue 20, each with a child that ignores
-SIGTERM (so that only the SIGKILL a stop timeout later ends it):
+at once for 10 s. And the holes around the supervisor, each with a child that
+ignores SIGTERM (so that only the SIGKILL a stop timeout later ends it):
   restart-after-kill         the leader's daemon SIGKILLed and started again at
                              once (same arguments and state file; within a few
                              ms): no next command before the old one is gone (the
@@ -97,12 +95,13 @@ Output: progress lines, a markdown table, chaos/results/chaos-<timestamp>.json,
 and a last line `chaos: N passed, M failed` (one per fault kind). The exit
 status is 1 if any fault kind failed, 2 if the suite could not run.
 
-The package:
-  common       settings, log line, parsers, bookkeeping of processes and mounts
-  topology     ZooKeeper ensemble, TCP proxies, replicas, tmpfs and bind mounts
+The package (the ZooKeeper ensemble, the TCP proxies, the replicas' process
+handling and log reading, the supervised command's stand-in and the cleanup
+are the harness's, scripts/harness/):
+  common       settings
+  topology     the replicas as this suite runs them, tmpfs and bind mounts
   observation  directory poller and file events, waits, checks, `election verify`
   faults       the fault kinds: a registry, one decorated function per kind
-  workload     the supervised command's stand-in, its stamps, the process scans
   supervised   the fault kinds of the supervised command (registered last)
   zkwire       the suite's own ZooKeeper client (a delete as an outsider's)
   report       per-round Results, the table, the JSON, the summary line

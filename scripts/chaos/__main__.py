@@ -7,7 +7,6 @@ docstring), runs the suite, and makes sure that everything it started is
 stopped and every mount undone on every way out: normal end, an exception,
 SIGINT/SIGTERM/SIGHUP, interpreter exit."""
 
-import atexit
 import os
 import shutil
 import signal
@@ -15,61 +14,37 @@ import sys
 import tempfile
 import time
 
+from harness import START, Interrupted, SuiteError, die, resolve_binary, say
+from harness.proc import PROCS, cmdline, on_exit
+
 from . import faults
 from .common import (
-    ATTEMPTER_TIMEOUT, CAPACITY, DEADLINE, LEADER_TIMEOUT, REPLICAS, ROOT, SESSION, START, STOP_TIMEOUT, TRACK,
-    ZK_SERVERS, Interrupted, SuiteError, mounted, pid_alive, say,
+    ATTEMPTER_TIMEOUT, CAPACITY, DEADLINE, LEADER_TIMEOUT, REPLICAS, SESSION, STOP_TIMEOUT, ZK_SERVERS,
 )
 from .report import print_table, results_json, summarize, summary_line, tally, write_json
 from .suite import Chaos
-from .topology import unmount_all
+from .topology import MOUNTS, mounted, unmount_all
 
 
-def die(msg):
-    """The suite cannot run at all: exit 2, as for any suite error."""
-    print(msg, file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def resolve_binary(b):
-    if not os.path.isabs(b) and not os.path.exists(b) and os.path.exists(os.path.join(ROOT, b)):
-        b = os.path.join(ROOT, b)
-    b = os.path.abspath(b)
-    if not (os.path.isfile(b) and os.access(b, os.X_OK)):
-        die(f"chaos: no executable at '{b}'; build it with 'swift build -c release' or set BINARY")
-    return b
-
-
-def leftovers(chaos, work):
-    left = []
-    for pid, what in sorted(TRACK.pids.items()):
-        if pid_alive(pid):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            # Every process we start names the work directory (replicas: their
-            # --file-dir; servers: their zoo.cfg); a recycled pid is not ours.
-            if work in cmd:
-                left.append(f"process {pid} ({what}) still running: {cmd[:120]}")
-    for m in TRACK.mounts:
-        if mounted(m):
-            left.append(f"mount {m} still mounted")
-    return left
+def leftovers(work):
+    # Every process we start names the work directory (replicas: their
+    # --file-dir; servers: their zoo.cfg); a recycled pid is not ours.
+    left = [f"process {pid} ({what}) still running: {cmdline(pid)[:120]}"
+            for pid, what in sorted(PROCS.live()) if work in cmdline(pid)]
+    return left + [f"mount {m} still mounted" for m in MOUNTS if mounted(m)]
 
 
 def main():
     if os.geteuid() != 0:
         die("chaos: must run as root: every replica's --file-dir is a tmpfs mount "
-                 "(read-only and full file-dir faults); try sudo")
+            "(read-only and full file-dir faults); try sudo")
     try:
         rounds = int(os.environ.get("ROUNDS", "") or 1)
     except ValueError:
         rounds = 0
     if rounds < 1:
         die(f"chaos: ROUNDS must be a whole number of at least 1, not '{os.environ.get('ROUNDS')}'")
-    binary = resolve_binary(os.environ.get("BINARY", ".build/release/election"))
+    binary = resolve_binary(os.environ.get("BINARY", ".build/release/election"), "chaos")
     names = faults.names()
     selected = [s.strip() for s in os.environ.get("FAULTS", "").split(",") if s.strip()] or faults.default_names()
     unknown = [s for s in selected if s not in names]
@@ -82,17 +57,11 @@ def main():
 
     work = tempfile.mkdtemp(prefix="election-chaos.", dir=os.environ.get("TMPDIR", "/tmp"))
     chaos = Chaos(binary, rounds, work)
-    cleaned = []
 
     def cleanup():
-        if cleaned:
-            return
-        cleaned.append(True)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # finish cleaning up, whatever comes
         chaos.cleanup()
         unmount_all()
-        left = leftovers(chaos, work)
+        left = leftovers(work)
         try:
             # Commands of our replicas (their environment carries this run's
             # mark) that outlived them: ours, so ended here, and reported.
@@ -112,12 +81,7 @@ def main():
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    def on_signal(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    atexit.register(cleanup)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    cleanup = on_exit(cleanup)
 
     say(f"chaos: {len(selected)} fault(s) x {rounds} round(s); binary {binary}; work {work}")
     say(f"settings: {ZK_SERVERS} ZK servers (tickTime 500 ms), {REPLICAS} replicas, session {SESSION:g}s, "

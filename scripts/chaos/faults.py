@@ -17,7 +17,7 @@ heal and what suite.wait_working(...) found after it: (replica, token, seconds)
 or None. A replica it kills on purpose gets `expected_exit = True`; the suite
 restarts dead replicas after every fault, verifies, and waits for a steady
 cluster before the next. A fault that cannot be carried out raises
-common.SuiteError (not a finding about the daemon).
+harness.SuiteError (not a finding about the daemon).
 
 A new kind is one more decorated function here (registration order is run
 order); one that needs more of the topology adds it in topology.py and reaches
@@ -32,7 +32,9 @@ import signal
 import time
 from typing import Callable, NamedTuple
 
-from .common import FILLER, HOLD, SESSION, ZK_SERVERS, SuiteError
+from harness import SuiteError
+
+from .common import FILLER, HOLD, SESSION, ZK_SERVERS
 from .topology import mount_readonly_bind, unmount_top
 
 
@@ -40,7 +42,7 @@ class Fault(NamedTuple):
     key: str
     label: str
     run: Callable  # run(suite, res, leader, token) -> (t_heal, working or None)
-    variant: str = None  # the replicas' supervised command (workload.py), None: none
+    variant: str = None  # the replicas' supervised command (harness/workload.py), None: none
     optional: bool = False  # run only when FAULTS names it
 
 

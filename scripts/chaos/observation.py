@@ -26,9 +26,11 @@ import os
 import threading
 import time
 
+from harness.proc import PROCS
+from harness.replica import FILE_RE, parse_time, verify
+
 from .common import (
-    CAPACITY, DEADLINE, FILE_RE, FOREIGN, FOREIGN_TEXT, GIVE_UP, POLL, RECOVER_LIMIT,
-    STEADY_MIN_FILES, STEADY_WINDOW, parse_time, run,
+    CAPACITY, DEADLINE, FOREIGN, FOREIGN_TEXT, GIVE_UP, POLL, RECOVER_LIMIT, STEADY_MIN_FILES, STEADY_WINDOW,
 )
 
 # ---- the directory poller: sees (and archives) every file any replica writes ------
@@ -247,7 +249,7 @@ class Observations:
         return None
 
     def collect_log(self, res, r, offset, key=None):
-        res.evidence[key or f"{r.name}.{r.incarnation} log"] = r.tail(offset, 60)
+        res.evidence[key or f"{r.name}.{r.incarnation} log"] = r.tail(60, offset)
 
     def wait_state(self, r, offset, predicate, timeout):
         end = time.time() + timeout
@@ -298,16 +300,13 @@ class Observations:
         found = []
         names = [r.name for r in self.replicas]
         for base, cap in ((os.path.join(self.work, "files"), True), (os.path.join(self.work, "archive"), False)):
-            cmd = [self.binary, "verify", *names, "--json"] + (["--capacity", str(CAPACITY)] if cap else [])
             # The archive holds copies, whose change times are the poller's: a verify
             # that judges by appearance is told so (one that does not, has no --copies).
-            if not cap and self.verify_knows_copies():
-                cmd.append("--copies")
-            p = run(cmd, timeout=60, cwd=base)
-            try:
-                report = json.loads(p.stdout)
+            p, report = verify(self.binary, names, CAPACITY if cap else None,
+                               copies=not cap and self.verify_knows_copies(), cwd=base)
+            if report is not None:
                 found += report.get("violations", [])
-            except ValueError:
+            else:
                 found.append(f"verify ({'live' if cap else 'archive'}) exit {p.returncode}: "
                              f"{p.stdout.strip()[-300:]} {p.stderr.strip()[-300:]}")
         found += self.poller.anomalies
@@ -335,7 +334,7 @@ class Observations:
         """Whether this binary's `verify` has --copies (it judges by appearance)."""
         known = self.__dict__.get("verify_copies")
         if known is None:
-            p = run([self.binary, "verify", "--help"], timeout=30)
+            p = PROCS.run([self.binary, "verify", "--help"], timeout=30)
             known = self.__dict__["verify_copies"] = "--copies" in p.stdout + p.stderr
         return known
 

@@ -9,12 +9,16 @@ import os
 import signal
 import time
 
-from .common import FOREIGN, FOREIGN_TEXT, POLL, REPLICAS, ZK_SERVERS, SuiteError, say
+from harness import SuiteError, say
+from harness.proxy import ProxyHub
+from harness.workload import Workload, sweep
+from harness.zk import Ensemble
+
+from .common import FOREIGN, FOREIGN_TEXT, POLL, REPLICAS, ZK_SERVERS
 from .faults import select
 from .observation import Observations, Poller
 from .report import Result
-from .topology import Ensemble, ProxyHub, Replica, mount_tmpfs
-from .workload import Workload, sweep
+from .topology import Replica, mount_tmpfs
 
 
 class Chaos(Observations):
@@ -26,7 +30,7 @@ class Chaos(Observations):
         self.rounds = rounds
         self.work = work
         self.proxy = None
-        self.zk = Ensemble(work)
+        self.zk = Ensemble(os.path.join(work, "zk"), ZK_SERVERS)
         self.replicas = [Replica(work, i, binary) for i in range(1, REPLICAS + 1)]
         self.poller = Poller(self.replicas)
         self.seen_violations = set()
@@ -46,7 +50,7 @@ class Chaos(Observations):
             with open(os.path.join(r.dir, FOREIGN), "wb") as f:
                 f.write(FOREIGN_TEXT)
         say(f"starting a {ZK_SERVERS}-server ZooKeeper ensemble in {self.zk.dir}")
-        self.zk.start()
+        self.zk.start(attempts=2)
         say(f"ZooKeeper up: {self.zk.connect} modes {self.zk.modes()}")
         self.proxy = ProxyHub()
         for r in self.replicas:

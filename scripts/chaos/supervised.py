@@ -1,8 +1,9 @@
 """The fault kinds of the supervised command (`election run ... -- CMD`),
 registered after those of faults.py and so run last. Their replicas run
 `--exec-stop-timeout 400ms --on-exit resign -- CMD` with the stand-in of
-workload.py (variant "stamper", or "pipeline" for a shell with grandchildren);
-the suite restarts the replicas with that command before the first of them.
+harness/workload.py (variant "stamper", or "pipeline" for a shell with
+grandchildren); the suite restarts the replicas with that command before the
+first of them.
 
 Each reuses the heal and checks of its plain counterpart where there is one
 (faults.leader_sigkill, leader_sigstop, leader_blackhole, leader_sigterm) and
@@ -18,9 +19,9 @@ adds, from the children's own stamps (workload.sweep):
                working leader's, or more than one watchdog
 and that the working leader after the heal runs its command.
 
-The kinds of issue 20 (restart-after-kill, restart-after-double-term,
-outside-delete-stubborn, watchdog-kill, watchdog-stop, cpu-hog-pause; see the
-package's docstring) run the child stubborn (SIGTERM ignored) and check that it
+The kinds that probe the holes around the supervisor (restart-after-kill,
+restart-after-double-term, outside-delete-stubborn, watchdog-kill,
+watchdog-stop, cpu-hog-pause; see the package's docstring) run the child stubborn (SIGTERM ignored) and check that it
 was: its ignored SIGTERM stamped, its end a SIGKILL. A daemon that loses its
 watchdog must kill the command within NOTICE of the fault. Whatever of an old
 command group is still alive after the checks is SIGKILLed (and was reported),
@@ -35,13 +36,16 @@ import signal
 import threading
 import time
 
+from harness import SuiteError, mono_ns
+from harness.proc import PROCS, pid_alive, pids, stat
+from harness.replica import FILE_RE, parse_time
+from harness.workload import BEAT, sweep
+
 from . import zkwire
 from .common import (
-    BEAT, CHURN_WINDOW, COMMAND_BACKOFF, DEADLINE, FILE_RE, HOLD, LEADER_TIMEOUT, SESSION, STOP_MARGIN,
-    STOP_TIMEOUT, SuiteError, mono_ns, parse_time, pid_alive, run,
+    CHURN_WINDOW, COMMAND_BACKOFF, DEADLINE, HOLD, LEADER_TIMEOUT, SESSION, STOP_MARGIN, STOP_TIMEOUT,
 )
 from .faults import fault, leader_blackhole, leader_sigkill, leader_sigstop, leader_sigterm
-from .workload import sweep
 
 # The documented timing rule: the group is gone by confirmedAt + SESSION -
 # STOP_MARGIN, and the last confirmation was sent before the fault.
@@ -282,7 +286,7 @@ def cmd_exit_churn(suite, res, leader, token):
     return t_heal, w
 
 
-# ---- issue 20: the holes around the supervisor, each with a command that ignores SIGTERM ----
+# ---- the holes around the supervisor, each with a command that ignores SIGTERM ----
 
 # The watchdog's deadline for a confirmation sent at confirmedAt (WorkloadTiming.deadline):
 # confirmedAt + this; the group is SIGTERMed then, SIGKILLed STOP_TIMEOUT later.
@@ -296,12 +300,8 @@ HOG_BEFORE = 0.5  # every CPU busy this long before the pause
 
 def _proc_start(pid):
     """The process's start time (clock ticks since boot), to tell it from a recycled pid; None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            st = f.read()
-        return int(st[st.rindex(")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+    s = stat(pid)
+    return s[3] if s else None
 
 
 def _watchdog_of(r, timeout=2.0):
@@ -309,20 +309,16 @@ def _watchdog_of(r, timeout=2.0):
     (argv[1]); (pid, start time) or None."""
     end = time.time() + timeout
     while True:
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
+        for d in pids():
             try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read()
-                if int(st[st.rindex(")") + 2:].split()[1]) != r.pid:
+                if (stat(d) or (0, 0))[1] != r.pid:
                     continue
                 with open(f"/proc/{d}/cmdline", "rb") as f:
                     argv = f.read().split(b"\0")
-            except (OSError, ValueError, IndexError):
+            except OSError:
                 continue
-            if len(argv) > 1 and argv[1] == b"watchdog" and pid_alive(int(d)):
-                return int(d), _proc_start(int(d))
+            if len(argv) > 1 and argv[1] == b"watchdog" and pid_alive(d):
+                return d, _proc_start(d)
         if time.time() >= end:
             return None
         time.sleep(0.05)
@@ -750,7 +746,7 @@ def cmd_pipeline_sigterm(suite, res, leader, token):
         if new and seen["live"] and seen["live"] >= new.start:
             res.overlaps.append(f"a live process of the old group {old.pgid} seen {(seen['live'] - new.start) / 1e6:.1f} ms "
                                 f"after {new.name()} started")
-        p = run(["pgrep", "-a", "-g", str(old.pgid)], timeout=10)
+        p = PROCS.run(["pgrep", "-a", "-g", str(old.pgid)], timeout=10)
         # Zombies run nothing: orphans of the old group wait for this machine's
         # PID 1 to reap them, which can take a second or two (the daemon does not
         # wait for that either); anything alive is a leftover.

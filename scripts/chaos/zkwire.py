@@ -15,7 +15,7 @@ no authentication (the suite's ensemble keeps the default open ACL)."""
 import socket
 import struct
 
-from .common import SuiteError, mono_ns
+from harness import SuiteError, mono_ns
 
 OK = 0
 NONODE = -101
@@ -93,7 +93,7 @@ class ZkWire:
 
 
 def delete(ensemble, path):
-    """Deletes `path` through the first server of `ensemble` (topology.Ensemble)
+    """Deletes `path` through the first server of `ensemble` (harness.zk.Ensemble)
     that answers; returns (err, ns at the reply)."""
     last = None
     for port in ensemble.ports:

@@ -11,9 +11,11 @@ counted as passed without its block having run to the end."""
 import http.client
 import json
 import os
-import shutil
 import time
 import traceback
+
+from harness import copy_binary
+from harness.net import http_get as get
 
 from . import podman as pm
 
@@ -33,15 +35,10 @@ def expect(condition, message):
 
 def http_get(host, port, path, timeout=3.0):
     """(status, body text) of a plain GET; CheckFailed when there is no answer."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        r = conn.getresponse()
-        return r.status, r.read().decode("utf-8", "replace")
+        return get(host, port, path, timeout)
     except (OSError, http.client.HTTPException) as e:
         raise CheckFailed(f"GET http://{host}:{port}{path}: no answer ({type(e).__name__}: {e})") from e
-    finally:
-        conn.close()
 
 
 ENDPOINTS = ("/healthz", "/readyz", "/leader", "/status", "/metrics")
@@ -143,8 +140,7 @@ class Context:
     def __init__(self, run, binary):
         self.run = run
         # One copy for the whole run: the binary may be rebuilt meanwhile.
-        self.binary = os.path.join(run.tmpdir("binary"), "election")
-        shutil.copy2(binary, self.binary)
+        self.binary = copy_binary(binary, run.tmpdir("binary"))
         self._images = {}
 
     def _image(self, key, make):

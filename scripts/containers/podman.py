@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from harness import ROOT
+from harness.proc import apt_install as install
 STATE = os.path.join(ROOT, ".venv-containers")
 RUNTIME_NAME = "runc-norlimits"
 COMPOSE_REQUIREMENT = "podman-compose==1.6.0"
@@ -77,22 +78,10 @@ def sha(*texts):
 
 # ---- tools ----------------------------------------------------------------------
 
-_apt_updated = False
-
-
 def apt_install(packages):
-    global _apt_updated
-    if os.geteuid() != 0:
-        raise Unavailable(f"needs the Debian packages {' '.join(packages)}: run as root or install them")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    lock = ["-o", "DPkg::Lock::Timeout=600"]
-    if not _apt_updated:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
-        _apt_updated = True
-    r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *lock, *packages],
-                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise Unavailable(f"apt-get install {' '.join(packages)} failed:\n{r.stdout[-2000:]}")
+    error = install(packages)
+    if error:
+        raise Unavailable(error)
 
 
 def ensure_tools():

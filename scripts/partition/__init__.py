@@ -1,6 +1,6 @@
 """The partition suite: real network partitions between three ZooKeeper
 servers and three replicas of `election run -- CMD`, each host in a network
-namespace of its own (issue 18, item 3; docs/partition.md).
+namespace of its own (docs/partition.md).
 
     BINARY=.build/release/election PYTHONPATH=scripts python3 -m partition
     PARTITION_SHORT=1 BINARY=... PYTHONPATH=scripts python3 -m partition
@@ -47,8 +47,10 @@ KEEP=1 or something was left behind), and a last line
 `partition: N passed, M failed`. Exit 1 if any row failed, 2 if the suite
 could not run, 130 if interrupted.
 
-The package:
-  common     settings, the unprivileged launch, bookkeeping of processes
+The package (the process handling, the unprivileged launch, the replicas'
+process and log handling, the ZooKeeper config, the stand-in command and the
+overlap sweep are the harness's, scripts/harness/):
+  common     settings, the hosts' addresses
   netns      namespaces, bridge, veths, nft rules, setns for probes
   forwarder  the TCP forwarder (its own process, in each replica's namespace)
   zk         the ensemble in its namespaces
@@ -56,7 +58,4 @@ The package:
   faults     the faults: a registry, one decorated function each
   suite      the rounds and their checks
   report     per-round Results, the table, the JSON, the summary line
-  __main__   environment, signals, cleanup on every way out, exit status
-
-The stand-in command and the overlap sweep are the chaos suite's
-(scripts/chaos/workload.py)."""
+  __main__   environment, signals, cleanup on every way out, exit status"""

@@ -7,7 +7,6 @@ Reads the environment (see the package's docstring), runs the suite, and makes
 sure that everything it started is ended and every namespace deleted on every
 way out: normal end, an exception, SIGINT/SIGTERM/SIGHUP, interpreter exit."""
 
-import atexit
 import datetime
 import hashlib
 import os
@@ -17,18 +16,17 @@ import sys
 import tempfile
 import time
 
-from chaos.common import ROOT, START
+from harness import START, Interrupted, SuiteError, copy_binary, resolve_binary, say
+from harness import die as harness_die
+from harness.proc import PROCS, on_exit, pid_alive
 
 from . import faults
-from .common import PROCS, Interrupted, SuiteError, pid_alive, run, say
 from .report import explain, results_json, rows, summary_line, table, tally, write_json
 from .suite import Suite
 
 
 def die(msg):
-    print(msg, file=sys.stderr, flush=True)
-    print(summary_line(0, 1), flush=True)
-    sys.exit(2)
+    harness_die(msg, summary_line(0, 1))
 
 
 def settings_from_env():
@@ -51,29 +49,20 @@ def settings_from_env():
         syncs = [0]
     if any(s < 1 for s in syncs):
         die(f"partition: SYNC must be a comma list of syncLimit values (ticks of 500 ms), not '{os.environ.get('SYNC')}'")
-    b = os.environ.get("BINARY", ".build/release/election")
-    if not os.path.isabs(b) and not os.path.exists(b) and os.path.exists(os.path.join(ROOT, b)):
-        b = os.path.join(ROOT, b)
-    b = os.path.abspath(b)
-    if not (os.path.isfile(b) and os.access(b, os.X_OK)):
-        die(f"partition: no executable at '{b}'; build it with 'swift build -c release' or set BINARY")
+    b = resolve_binary(os.environ.get("BINARY", ".build/release/election"), "partition", summary_line(0, 1))
     keep = os.environ.get("KEEP", "") not in ("", "0")
     return short, rounds, faults.select(chosen), syncs, b, keep
 
 
-def copy_binary(src, work):
+def own_copy(src, work):
     """The suite runs its own copy: a build that lands mid-run (the file is
     replaced) does not change what runs."""
-    d = os.path.join(work, "bin")
-    os.makedirs(d, mode=0o755)
-    dst = os.path.join(d, "election")
-    shutil.copy2(src, dst)
-    os.chmod(dst, 0o755)
+    dst = copy_binary(src, os.path.join(work, "bin"))
     h = hashlib.sha256()
     with open(dst, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    version = run([dst, "--version"], timeout=20).stdout.strip()
+    version = PROCS.run([dst, "--version"], timeout=20).stdout.strip()
     mtime = datetime.datetime.fromtimestamp(os.stat(src).st_mtime, datetime.timezone.utc).isoformat()
     return dst, {"path": src, "sha256": h.hexdigest(), "version": version, "mtime": mtime}
 
@@ -88,17 +77,11 @@ def main():
     work = tempfile.mkdtemp(prefix="election-partition.", dir=os.environ.get("TMPDIR", "/tmp"))
     os.chmod(work, 0o755)  # the daemons (user nobody) reach their directories through it
     json_path = os.path.join(work, "partition.json")
-    binary, binfo = copy_binary(binary, work)
+    binary, binfo = own_copy(binary, work)
     suite = Suite(binary, work, rounds, selected, syncs)
-    cleaned = []
     left = []
 
     def cleanup():
-        if cleaned:
-            return
-        cleaned.append(True)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # finish cleaning up, whatever comes
         try:
             suite.cleanup()
         except Exception as e:
@@ -112,7 +95,7 @@ def main():
                         os.kill(p.pid, signal.SIGKILL)
                     except OSError:
                         pass
-        left.extend(f"process {p.pid} ({w}) still running" for p, w in PROCS.live())
+        left.extend(f"process {pid} ({w}) still running" for pid, w in PROCS.live())
         for h in suite.net.hosts:  # anything else in our namespaces is ours too
             for pid in suite.net.processes(h):
                 if pid_alive(pid):
@@ -126,12 +109,7 @@ def main():
         for w in left:
             say(f"warning: left behind: {w}")
 
-    def on_signal(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    atexit.register(cleanup)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    cleanup = on_exit(cleanup)
 
     started = datetime.datetime.fromtimestamp(START, datetime.timezone.utc).isoformat()
     say(f"partition: {len(selected)} fault(s) x syncLimit {syncs} x {rounds} round(s)"

@@ -21,7 +21,9 @@ import random
 import time
 from typing import Callable, NamedTuple
 
-from .common import FLAP_HOLD, HOLD, REPLICA_HOSTS, ZK_HOSTS, mono_ns, say
+from harness import mono_ns, say
+
+from .common import FLAP_HOLD, HOLD, REPLICA_HOSTS, ZK_HOSTS
 
 
 class Fault(NamedTuple):

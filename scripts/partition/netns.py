@@ -17,7 +17,10 @@ import os
 import subprocess
 import threading
 
-from .common import REPLICA_HOSTS, SUBNET, ZK_HOSTS, SuiteError, addr, run, say
+from harness import SuiteError, say
+from harness.proc import PROCS
+
+from .common import REPLICA_HOSTS, SUBNET, ZK_HOSTS, addr
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -40,7 +43,7 @@ class Network:
         return f"{self.tag}-br"
 
     def _ip(self, *args):
-        p = run(["ip", *args], timeout=20)
+        p = PROCS.run(["ip", *args], timeout=20)
         if p.returncode != 0:
             raise SuiteError(f"ip {' '.join(args)}: {p.stderr.strip()}")
         return p.stdout
@@ -70,14 +73,14 @@ class Network:
         """Deletes every namespace this run made (their veths and nft tables go
         with them). The processes inside must be gone first."""
         for name in reversed(self.created):
-            p = run(["ip", "netns", "del", name], timeout=20)
+            p = PROCS.run(["ip", "netns", "del", name], timeout=20)
             if p.returncode != 0 and "No such file" not in p.stderr:
                 say(f"warning: ip netns del {name}: {p.stderr.strip()}")
         self.created = []
 
     def leftovers(self):
         """Namespaces of this run still present."""
-        p = run(["ip", "netns", "list"], timeout=10)
+        p = PROCS.run(["ip", "netns", "list"], timeout=10)
         return [ln.split()[0] for ln in p.stdout.splitlines() if ln.startswith(self.tag + "-")]
 
     def processes(self, host):
@@ -158,7 +161,7 @@ class Network:
         out = []
         for h in self.hosts + ["br"]:
             ns = self.bridge if h == "br" else self.ns(h)
-            p = run(["ip", "netns", "exec", ns, "nft", "list", "tables"], timeout=20)
+            p = PROCS.run(["ip", "netns", "exec", ns, "nft", "list", "tables"], timeout=20)
             out += [f"{h}: {ln.strip()}" for ln in p.stdout.splitlines() if ln.strip()]
         return out
 

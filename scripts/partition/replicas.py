@@ -1,5 +1,5 @@
 """The replicas and their forwarders. Each replica is `election run ... --
-CMD` (CMD: the chaos suite's stamping stand-in, scripts/chaos/workload.py) in
+CMD` (CMD: the harness's stamping stand-in, scripts/harness/workload.py) in
 its own namespace, unprivileged (setpriv to nobody, no capabilities, no new
 privileges), with its own --file-dir; it reaches the servers through the
 forwarder in its namespace (forwarder.py), also unprivileged."""
@@ -10,10 +10,10 @@ import shutil
 import signal
 import subprocess
 
-from .common import (
-    ATTEMPTER_TIMEOUT, CAPACITY, FWD_BASE, LEADER_TIMEOUT, PROCS, PYTHON, SESSION, STOP_TIMEOUT, UNPRIVILEGED, ZK_HOSTS,
-    ZK_PORT, addr, chown_nobody, parse_logfmt,
-)
+from harness import replica
+from harness.proc import PROCS, PYTHON, UNPRIVILEGED, chown_nobody
+
+from .common import ATTEMPTER_TIMEOUT, CAPACITY, FWD_BASE, LEADER_TIMEOUT, SESSION, STOP_TIMEOUT, ZK_HOSTS, ZK_PORT, addr
 
 FORWARDER_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forwarder.py")
 
@@ -53,15 +53,15 @@ class Forwarder:
         return ",".join(f"127.0.0.1:{FWD_BASE + i}" for i in range(1, len(ZK_HOSTS) + 1))
 
 
-class Replica:
+class Replica(replica.Replica):
     def __init__(self, net, host, binary, forwarder):
+        flags = ["--leader-timeout", replica.ms(LEADER_TIMEOUT), "--attempter-timeout", replica.ms(ATTEMPTER_TIMEOUT),
+                 "--session-timeout", replica.ms(SESSION), "--storage-capacity", str(CAPACITY),
+                 "--exec-stop-timeout", replica.ms(STOP_TIMEOUT), "--on-exit", "resign", "--log-level", "info"]
+        super().__init__(host, net.exec_prefix(host) + UNPRIVILEGED + [binary, "run"], forwarder.connect_string(),
+                         None, None, flags)
         self.net = net
-        self.name = host
-        self.binary = binary
         self.fwd = forwarder
-        self.proc = None
-        self.dir = None
-        self.log_path = None
 
     def start(self, round_dir, workload):
         self.dir = os.path.join(round_dir, "files", self.name)
@@ -69,31 +69,11 @@ class Replica:
         chown_nobody(self.dir)
         self.log_path = os.path.join(round_dir, "logs", f"{self.name}.log")
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-        cmd = self.net.exec_prefix(self.name) + UNPRIVILEGED + [
-            self.binary, "run",
-            "--zk-servers", self.fwd.connect_string(),
-            "--replica-id", self.name,
-            "--file-dir", self.dir,
-            "--leader-timeout", f"{int(LEADER_TIMEOUT * 1000)}ms",
-            "--attempter-timeout", f"{int(ATTEMPTER_TIMEOUT * 1000)}ms",
-            "--session-timeout", f"{int(SESSION * 1000)}ms",
-            "--storage-capacity", str(CAPACITY),
-            "--exec-stop-timeout", f"{int(STOP_TIMEOUT * 1000)}ms",
-            "--on-exit", "resign",
-            "--log-level", "info",
-            "--", *workload.command("stamper"),
-        ]
+        self.command = workload.command("stamper")
         # The run's mark (CHAOS_WORK=<round dir>) reaches the daemon, its
         # watchdog and its command: workload.processes() finds them by it.
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHAOS_WORK": workload.work}
-        self.proc = PROCS.spawn(cmd, f"replica {self.name}", self.log_path, env=env)
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHAOS_WORK": workload.work}
+        super().start()
 
     def terminate(self):
         """SIGTERM, as an operator would (once: a second one makes the daemon
@@ -116,23 +96,8 @@ class Replica:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            PROCS.end(self.proc, term_wait=0.1)
+            PROCS.end(self.proc, ((signal.SIGTERM, 0.1),))
             return None
-
-    def lines(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
-        except (OSError, TypeError):
-            return []
-        return [(ln, parse_logfmt(ln)) for ln in text.splitlines() if ln.strip()]
-
-    def state(self):
-        t = [d for _, d in self.lines() if d.get("msg") == "transition"]
-        return t[-1].get("to", "?") if t else "Init"
-
-    def tail(self, n=60):
-        return [ln for ln, _ in self.lines()][-n:]
 
     def servers(self):
         """The ZooKeeper hosts this replica's namespace has an established

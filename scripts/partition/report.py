@@ -5,9 +5,9 @@ markdown table (one row per fault x syncLimit), the JSON, and the last line
 import datetime
 import json
 
-from .common import (
-    CAPACITY, DEADLINE, FLAP_HOLD, GAP_LIMIT, HOLD, LEADER_TIMEOUT, SESSION, STOP_TIMEOUT, TICK_MS, say,
-)
+from harness import say
+
+from .common import CAPACITY, DEADLINE, FLAP_HOLD, GAP_LIMIT, HOLD, LEADER_TIMEOUT, SESSION, STOP_TIMEOUT, TICK_MS
 
 
 class Result:
@@ -18,7 +18,7 @@ class Result:
         self.fault_s = None
         self.takeover_s = None  # heal -> a working leader (new file + command running)
         self.gap_s = None  # longest stretch without a command while the fault lasted
-        self.overlaps = []  # chaos.workload.sweep's messages
+        self.overlaps = []  # harness.workload.sweep's messages
         self.overlap_pairs = []  # every two commands alive together, with how long
         self.longest_overlap_ms = None
         self.violations = []  # election verify

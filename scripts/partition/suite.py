@@ -3,7 +3,7 @@ fresh ensemble; for every fault x round a fresh set of replicas (new file
 directories, new sessions, a new stamps log), a steady leader, the fault,
 and the checks:
 
-  overlaps   from the commands' own stamps (chaos.workload.sweep): a command
+  overlaps   from the commands' own stamps (harness.workload.sweep): a command
              that started before another's last sign of life, or found another
              command's process alive at its start. Zero tolerance.
   verify     `election verify` over the three live file directories (with
@@ -18,45 +18,23 @@ and the checks:
              mark (daemon, watchdog, command); after every heal: no nft table
              in any namespace."""
 
-import json
 import os
 import signal
 import time
 from types import SimpleNamespace
 
-from chaos.workload import Workload, sweep
+from harness import SuiteError, mono_ns, say
+from harness.proc import PYTHON, cmdline, pid_alive
+from harness.replica import election_files, token_of, verify
+from harness.workload import Workload, sweep
 
 from .common import (
-    CAPACITY, DEADLINE, DELAY_GAP_EXTRA, GAP_LIMIT, GIVE_UP, PYTHON, REPLICA_HOSTS, SETTLE, STEADY_TIMEOUT, ZK_HOSTS, SuiteError, mono_ns, pid_alive, run, say,
+    CAPACITY, DEADLINE, DELAY_GAP_EXTRA, GAP_LIMIT, GIVE_UP, REPLICA_HOSTS, SETTLE, STEADY_TIMEOUT, ZK_HOSTS,
 )
 from .netns import Network
 from .replicas import Forwarder, Replica
 from .report import Result
 from .zk import Ensemble
-
-FILE_PREFIX = "election-"
-
-
-def election_files(d):
-    try:
-        return [n for n in os.listdir(d) if n.startswith(FILE_PREFIX) and n.endswith(".json")]
-    except OSError:
-        return []
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:160]
-    except OSError:
-        return "?"
-
-
-def token_of(name):
-    try:
-        return int(name[len(FILE_PREFIX):].split("-")[0])
-    except ValueError:
-        return None
 
 
 class Suite:
@@ -271,7 +249,7 @@ class Suite:
                 res.failures.append(f"{r.name} exit status {rc} after SIGTERM")
         if not res.ok():
             for r in self.replicas:
-                res.evidence.setdefault(f"{r.name} log", r.tail())
+                res.evidence.setdefault(f"{r.name} log", r.tail(60))
 
     def check_left(self, res, wl):
         """After the graceful stop: no process carrying the round's mark, and
@@ -289,7 +267,7 @@ class Suite:
         for p in marked:
             res.leftovers.append(f"process {p}")
         for h, pid in in_ns:
-            res.leftovers.append(f"process {pid} in {h}'s namespace: {cmdline(pid)}")
+            res.leftovers.append(f"process {pid} in {h}'s namespace: {cmdline(pid)[:160] or '?'}")
         for pid in [p.pid for p in marked] + [pid for _, pid in in_ns]:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -298,10 +276,8 @@ class Suite:
 
     def verify(self, res):
         dirs = [r.dir for r in self.replicas]
-        p = run([self.binary, "verify", *dirs, "--capacity", str(CAPACITY), "--json"], timeout=60)
-        try:
-            report = json.loads(p.stdout)
-        except ValueError:
+        p, report = verify(self.binary, dirs, CAPACITY)
+        if report is None:
             raise SuiteError(f"election verify exit {p.returncode}: {p.stdout.strip()[-300:]} {p.stderr.strip()[-300:]}")
         res.violations = report.get("violations", [])
         res.files = report.get("files")

@@ -8,13 +8,12 @@ namespaces' ports no care, and they are not the system under test (the
 daemons are, and they run unprivileged)."""
 
 import os
-import re
-import socket
-import time
 
-from .common import (
-    JAVA_OPTS, PROCS, TICK_MS, ZK_CLASSPATH, ZK_HOSTS, ZK_PORT, SuiteError, addr, pid_alive, say,
-)
+from harness import SuiteError, say, wait_until
+from harness.proc import PROCS, pid_alive
+from harness.zk import server_argv, server_mode, zoo_cfg
+
+from .common import JAVA_OPTS, TICK_MS, ZK_HOSTS, ZK_PORT, addr
 
 
 class Ensemble:
@@ -26,18 +25,14 @@ class Ensemble:
         self.starts = {h: 0 for h in ZK_HOSTS}
 
     def configure(self):
-        servers = "".join(f"server.{i}={addr(h)}:2888:3888\n" for i, h in enumerate(ZK_HOSTS, 1))
+        servers = [f"server.{i}={addr(h)}:2888:3888" for i, h in enumerate(ZK_HOSTS, 1)]
         for i, h in enumerate(ZK_HOSTS, 1):
             d = os.path.join(self.dir, h)
             os.makedirs(os.path.join(d, "data"), exist_ok=True)
             with open(os.path.join(d, "data", "myid"), "w") as f:
                 f.write(f"{i}\n")
             with open(os.path.join(d, "zoo.cfg"), "w") as f:
-                f.write(
-                    f"tickTime={TICK_MS}\ninitLimit=10\nsyncLimit={self.sync}\n"
-                    f"dataDir={d}/data\nclientPort={ZK_PORT}\nclientPortAddress={addr(h)}\n"
-                    "admin.enableServer=false\n4lw.commands.whitelist=*\n" + servers
-                )
+                f.write(zoo_cfg(f"{d}/data", ZK_PORT, addr(h), TICK_MS, self.sync, servers))
 
     def start(self):
         self.configure()
@@ -49,10 +44,7 @@ class Ensemble:
     def startone(self, h):
         d = os.path.join(self.dir, h)
         self.starts[h] += 1
-        cmd = self.net.exec_prefix(h) + [
-            "java", *JAVA_OPTS, "-cp", ZK_CLASSPATH, f"-Dzookeeper.log.dir={d}",
-            "org.apache.zookeeper.server.quorum.QuorumPeerMain", os.path.join(d, "zoo.cfg"),
-        ]
+        cmd = self.net.exec_prefix(h) + server_argv(os.path.join(d, "zoo.cfg"), JAVA_OPTS, quorum=True)
         self.procs[h] = PROCS.spawn(cmd, f"zookeeper {h}", os.path.join(d, "zk.log"))
 
     def alive(self, h):
@@ -69,29 +61,15 @@ class Ensemble:
         for h in ZK_HOSTS:
             p = self.procs.get(h)
             if p is not None:
-                PROCS.end(p, term_wait=5)
+                PROCS.end(p)
 
     def mode(self, h):
         if not self.alive(h):
             return "down"
-
-        def ask():
-            with socket.create_connection((addr(h), ZK_PORT), timeout=1) as s:
-                s.settimeout(1)
-                s.sendall(b"srvr")
-                data = b""
-                while True:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        return data
-                    data += chunk
-
         try:
-            data = self.net.call_in(h, ask, timeout=3)
+            return self.net.call_in(h, lambda: server_mode(ZK_PORT, addr(h)), timeout=3) or "not serving"
         except (OSError, TimeoutError):
             return "not serving"
-        m = re.search(rb"Mode: (\w+)", data)
-        return m.group(1).decode() if m else "not serving"
 
     def modes(self):
         return {h: self.mode(h) for h in ZK_HOSTS}
@@ -105,12 +83,7 @@ class Ensemble:
         return all(x in ("leader", "follower") for x in m) and m.count("leader") == 1
 
     def wait_serving(self, timeout):
-        end = time.time() + timeout
-        while time.time() < end:
-            if self.serving():
-                return True
-            time.sleep(0.2)
-        return False
+        return bool(wait_until(self.serving, timeout, 0.2))
 
     def restore(self):
         """Every server running and the ensemble serving (after a fault that

@@ -24,7 +24,7 @@ Environment:
   RC_TEST_MAKE=0  run the script without make in front of it
   RC_TEST_KEEP=1  keep each case's temporary directory (logs, ZooKeeper data)
   RUN_CLUSTER_SCRIPT  the script under test (default scripts/run-cluster.sh;
-                  another copy needs its zk-ensemble.sh beside it)
+                  another copy needs zk-ensemble.sh and harness/ beside it)
 
 A run's processes are found by a marker variable in their environment (every
 process the pipeline starts inherits it) and by the case's private TMPDIR in
@@ -47,7 +47,11 @@ import time
 import unittest
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scripts/, for the harness
+
+from harness import ROOT  # noqa: E402
+from harness.proc import cmdline, pid_alive, pids  # noqa: E402
+
 SCRIPT = os.path.abspath(os.environ.get("RUN_CLUSTER_SCRIPT", os.path.join(ROOT, "scripts", "run-cluster.sh")))
 ZK_JAR = "/usr/share/java/zookeeper.jar"
 LEADER_LIMIT = 150.0  # seconds from start until the view shows a leader (a busy 2-core box)
@@ -67,28 +71,12 @@ def use_make():
     return os.environ.get("RC_TEST_MAKE", "1") != "0" and shutil.which("make") is not None
 
 
-def proc_state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
 def run_processes(marker, tmp):
     """{pid: command line} of every live process of this run but ourselves."""
     found = {}
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        pid = int(entry)
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        if not cmd or proc_state(pid) in (None, "Z"):
+    for pid in pids():
+        cmd = cmdline(pid)
+        if pid == os.getpid() or not cmd or not pid_alive(pid):
             continue
         ours = tmp in cmd
         if not ours:

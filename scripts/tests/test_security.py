@@ -30,10 +30,15 @@ openssl, default-jre-headless, zookeeper). Every process it starts is stopped
 however it ends (also on SIGINT/SIGTERM/SIGHUP; replicas and servers also get a
 parent-death signal). SECURITY_KEEP=1 keeps the work directory (it is kept
 anyway when a test fails). Last line: `security: N passed, M failed`.
+
+The process handling, the replicas, the ZooKeeper config and the rest they
+share with the other suites are the harness's (scripts/harness/).
 """
 
+import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -41,10 +46,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sectest_lib as lib  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scripts/, for the harness
+
+from harness import ROOT, Interrupted, replica, wait_until  # noqa: E402
+from harness.net import four_letter, free_ports  # noqa: E402
+from harness.proc import PROCS, apt_install, on_exit  # noqa: E402
+from harness.zk import CLASSPATH, server_argv, zoo_cfg  # noqa: E402
 
 STALL_LIMIT = 5.0  # seconds a SIGTERM handover may take with hostile children present
 CHURN_DELETES = 200
@@ -52,12 +62,14 @@ FAULT_WINDOW = 30.0
 FAULT_MAX_CANDIDATES = 10  # backoff 100 ms doubling, jitter [half, all]: 9-10 cycles fit in 30 s
 RECOVERY_LIMIT = 35.0
 PASSWORD = "election-test"
+BINARY = os.path.join(ROOT, os.environ.get("BINARY", ".build/release/election"))  # an absolute one stays
+JAVA_DIR = "/usr/share/java"
+# Debian's zookeeper.jar names netty-handler and -transport in its manifest but not
+# netty-codec, which the TLS handler (SslHandler extends ByteToMessageDecoder)
+# needs: without it every TLS connection is closed with NoClassDefFoundError.
+ZK_CLASSPATH = ":".join([CLASSPATH, *(os.path.join(JAVA_DIR, j) for j in ("netty-codec.jar", "netty-resolver.jar"))])
 
 RESULTS = []
-
-
-class Interrupted(Exception):
-    pass
 
 
 def report(name, ok, summary, details=()):
@@ -67,14 +79,262 @@ def report(name, ok, summary, details=()):
         print(f"     {d}", flush=True)
 
 
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
+def ask(port, word, context=None):
+    """A four-letter word's answer; "" when there is none."""
+    return four_letter(port, word, timeout=2.0, context=context, quiet=True)
+
+
+# ---- dependencies --------------------------------------------------------------
+
+def _installed(package):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+    return r.returncode == 0 and "install ok installed" in r.stdout
+
+
+def ensure_dependencies():
+    """apt-get installs what is missing (as root); then makes sure this interpreter
+    sees Debian's kazoo, re-executing under /usr/bin/python3 when it does not."""
+    wanted = {
+        "python3-kazoo": lambda: _installed("python3-kazoo"),
+        "stunnel4": lambda: shutil.which("stunnel4") is not None,
+        "openssl": lambda: shutil.which("openssl") is not None,
+        "default-jre-headless": lambda: shutil.which("java") is not None and shutil.which("keytool") is not None,
+        "zookeeper": lambda: os.path.exists(os.path.join(JAVA_DIR, "zookeeper.jar")),
+        "libnetty-java": lambda: os.path.exists(os.path.join(JAVA_DIR, "netty-codec.jar")),
+        "libslf4j-java": lambda: os.path.exists(os.path.join(JAVA_DIR, "slf4j-simple.jar")),
+        "iproute2": lambda: shutil.which("ss") is not None,
+    }
+    missing = [p for p, present in wanted.items() if not present()]
+    if missing:
+        print(f"installing {' '.join(missing)} with apt-get", flush=True)
+        error = apt_install(missing)
+        if error:
+            sys.exit(f"security: {error}")
+    if importlib.util.find_spec("kazoo") is None:
+        debian = "/usr/bin/python3"
+        if os.path.realpath(sys.executable) != os.path.realpath(debian) and os.path.exists(debian):
+            os.execv(debian, [debian, *sys.argv])
+        sys.exit("security: python3-kazoo is installed but not importable")
+
+
+# ---- ZooKeeper, replicas, a raw client ----------------------------------------
+
+class ZooKeeper:
+    """One standalone server on a free port. `tls`: a dict with keystore/truststore
+    paths and password; then the server has only a secureClientPort (Netty, client
+    certificates required) and no plaintext port at all. The kernel SIGKILLs it
+    should the tests die."""
+
+    def __init__(self, work, name, tls=None, java_opts=(), tick_ms=500):
+        self.dir = os.path.join(work, name)
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        self.tls = tls
+        self.port = free_ports(1)[0]
+        self.java_opts = list(java_opts)
+        self.tick_ms = tick_ms
+        self.proc = None
+        self.log = os.path.join(self.dir, "zk.log")
+
+    @property
+    def connect(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        t = self.tls
+        secure = [
+            f"secureClientPort={self.port}", "secureClientPortAddress=127.0.0.1",
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+            f"ssl.keyStore.location={t['keystore']}", f"ssl.keyStore.password={t['password']}",
+            "ssl.keyStore.type=PKCS12",
+            f"ssl.trustStore.location={t['truststore']}", f"ssl.trustStore.password={t['password']}",
+            "ssl.trustStore.type=PKCS12", "ssl.clientAuth=need",
+        ] if t else []
+        cfg = os.path.join(self.dir, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write(zoo_cfg(f"{self.dir}/data", None if t else self.port, tick_ms=self.tick_ms, extra=secure))
+        self.proc = PROCS.spawn(server_argv(cfg, ["-Xmx256m", "-XX:+UseSerialGC", *self.java_opts], ZK_CLASSPATH),
+                                f"zookeeper {self.dir}", self.log, death_signal=signal.SIGKILL)
+
+    def wait_ready(self, timeout=90, context=None):
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ZooKeeper {self.dir} exited ({self.proc.returncode}); see {self.log}")
+            return ask(self.port, "ruok", context=context) == "imok"
+
+        if not wait_until(ready, timeout, 0.3):
+            raise RuntimeError(f"ZooKeeper {self.dir} not ready after {timeout}s; see {self.log}")
+
+    def stop(self):
+        if self.proc:
+            PROCS.end(self.proc, ((signal.SIGTERM, 10),), group=True)
+
+
+class Replica(replica.Replica):
+    """A replica of BINARY on its own log (<work>/<name>.log, a line before each
+    start), stopped through its process group; the kernel SIGTERMs it should
+    the tests die. `http`: with --http-addr on a free port."""
+
+    def __init__(self, work, name, zk_servers, path, file_dir, *extra, http=False):
+        port = free_ports(1)[0] if http else None
+        flags = ["--election-path", path, *extra] + (["--http-addr", f"127.0.0.1:{port}"] if http else [])
+        super().__init__(name, [BINARY, "run"], zk_servers, file_dir, os.path.join(work, f"{name}.log"), flags,
+                         group=True, death_signal=signal.SIGTERM, http_port=port)
+        self.stopped_on_purpose = False
+        self.exits = []  # statuses of purposeful stops
+
+    def start(self):
+        with open(self.log_path, "a") as f:
+            f.write(f"# --- start {time.strftime('%H:%M:%S')}: {' '.join(self.argv())}\n")
+        self.stopped_on_purpose = False
+        super().start()
+
+    def crashed(self):
+        return self.proc is not None and self.proc.poll() is not None and not self.stopped_on_purpose
+
+    def stop(self, sig=signal.SIGTERM, grace=10):
+        """The exit status; None when it took a SIGKILL."""
+        self.stopped_on_purpose = True
+        status = PROCS.end(self.proc, ((sig, grace),), group=True)
+        self.exits.append(status)
+        return status
+
+    def signal(self, sig=signal.SIGTERM):
+        self.stopped_on_purpose = True
+        os.kill(self.proc.pid, sig)
+
+
+def kazoo_client(hosts, timeout=20):
+    from kazoo.client import KazooClient
+
+    kz = KazooClient(hosts=hosts, timeout=10)
+    kz.start(timeout=timeout)
+    return kz
+
+
+def sequence(name):
+    """The daemon's rule (Decisions.sequence): 10 ASCII digits after a '_'."""
+    digits = name[-10:]
+    if len(name) > 10 and len(digits) == 10 and re.fullmatch(r"[0-9]{10}", digits) and name[-11] == "_":
+        return int(digits)
+    return None
+
+
+def ordered_candidates(kz, path):
+    names = [n for n in kz.get_children(path) if sequence(n) is not None]
+    return sorted(names, key=sequence)
+
+
+def verify(dirs, capacity=None):
+    p, report_ = replica.verify(BINARY, dirs, capacity)
+    return p.returncode, report_ if report_ is not None else {"violations": [p.stdout.strip() + p.stderr.strip()],
+                                                               "files": 0}
+
+
+# ---- election files ------------------------------------------------------------
+
+class Record:
+    def __init__(self, name, directory, content, seen):
+        self.name = name
+        self.directory = directory
+        self.token = content["token"]
+        self.counter = content["counter"]
+        self.replica = content.get("replica")
+        self.time = replica.parse_time(content["time"])  # written at, by the file's own clock
+        if self.time is None:
+            raise ValueError(f"{name}: no time")
+        self.seen = seen  # time.time() when the poller found it
+
+
+class Archive:
+    """Copies every election file that appears in `dirs` into `into`, polling every
+    `interval` s, so that files rotated away still count."""
+
+    def __init__(self, dirs, into, interval=0.01):
+        self.dirs = list(dirs)
+        self.into = into
+        os.makedirs(into, exist_ok=True)
+        self.interval = interval
+        self.records = {}
+        self.cond = threading.Condition()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(5)
+        self.scan()
+
+    def _run(self):
+        while not self.stopping.is_set():
+            self.scan()
+            time.sleep(self.interval)
+
+    def scan(self):
+        found = []
+        for d in self.dirs:
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            for n in names:
+                if n in self.records or not replica.FILE_RE.match(n):
+                    continue
+                p = os.path.join(d, n)
+                try:
+                    if not os.path.isfile(p) or os.path.islink(p):
+                        continue
+                    with open(p, "rb") as f:
+                        data = f.read()
+                    content = json.loads(data)
+                    rec = Record(n, d, content, time.time())
+                except (OSError, ValueError, KeyError):
+                    continue
+                with open(os.path.join(self.into, n), "wb") as f:
+                    f.write(data)
+                found.append(rec)
+        if found:
+            with self.cond:
+                for r in found:
+                    self.records[r.name] = r
+                self.cond.notify_all()
+
+    def all(self):
+        with self.cond:
+            return list(self.records.values())
+
+    def newest(self):
+        recs = self.all()
+        return max(recs, key=lambda r: (r.token, r.counter)) if recs else None
+
+    def wait(self, predicate, timeout):
+        """The earliest-written record satisfying predicate, waiting up to timeout."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                hits = [r for r in self.records.values() if predicate(r)]
+                if hits:
+                    return min(hits, key=lambda r: r.time)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.05))
+
+
+def late_writes(records):
+    """Files of a token written after the first file of a higher token."""
+    first = {}
+    for r in records:
+        first[r.token] = min(first.get(r.token, r.time), r.time)
+    tokens = sorted(first)
+    late = 0
+    for r in records:
+        if any(first[t] < r.time for t in tokens if t > r.token):
+            late += 1
+    return late
 
 
 def ms(seconds):
@@ -82,7 +342,7 @@ def ms(seconds):
 
 
 def election_status(connect, path):
-    r = subprocess.run([lib.binary(), "status", "--zk-servers", connect, "--election-path", path, "--json"],
+    r = subprocess.run([BINARY, "status", "--zk-servers", connect, "--election-path", path, "--json"],
                        capture_output=True, text=True, timeout=30)
     try:
         entries = json.loads(r.stdout)
@@ -144,7 +404,7 @@ def listening_ports(pid):
 
 
 def test_tls(work, zk, certs):
-    accept = lib.free_ports(1)[0]
+    accept = free_ports(1)[0]
     conf = os.path.join(work, "stunnel.conf")
     stlog = os.path.join(work, "stunnel.log")
     with open(conf, "w") as f:
@@ -163,34 +423,34 @@ CAfile = {certs['ca']}
 verifyChain = yes
 checkHost = localhost
 """)
-    lib.spawn(["stunnel4", conf], os.path.join(work, "stunnel.out"), death_signal=signal.SIGKILL)
-    through = wait_until(lambda: lib.four_letter(accept, "ruok") == "imok", 20, 0.2)
+    PROCS.spawn(["stunnel4", conf], "stunnel", os.path.join(work, "stunnel.out"), death_signal=signal.SIGKILL)
+    through = wait_until(lambda: ask(accept, "ruok") == "imok", 20, 0.2)
 
     # The server: only the secure port listens, and it answers nothing in plaintext.
     ports = listening_ports(zk.proc.pid)
-    plain = lib.four_letter(zk.port, "ruok", timeout=2)
+    plain = ask(zk.port, "ruok")
     report("tls: ZooKeeper listens only on its TLS port", ports == {zk.port} and plain != "imok",
            f"JVM listening on {sorted(ports)} (secureClientPort {zk.port}, no clientPort); "
            f"plaintext ruok answered {plain!r}")
 
-    nocert = lib.four_letter(zk.port, "ruok", context=tls_context(certs, False))
-    withcert = lib.four_letter(zk.port, "ruok", context=tls_context(certs, True))
+    nocert = ask(zk.port, "ruok", context=tls_context(certs, False))
+    withcert = ask(zk.port, "ruok", context=tls_context(certs, True))
     report("tls: client certificate required", nocert != "imok" and withcert == "imok",
            f"TLS without client certificate answered {nocert!r}, with the CA-signed one {withcert!r}")
 
     fdir = os.path.join(work, "tls-files")
-    rep = lib.Replica(work, "t1", f"127.0.0.1:{accept}", "/tls", fdir,
+    rep = Replica(work, "t1", f"127.0.0.1:{accept}", "/tls", fdir,
                       "--leader-timeout", "200ms", "--session-timeout", "4s")
     t0 = time.time()
     rep.start()
-    archive = lib.Archive([fdir], os.path.join(work, "tls-archive")).start()
+    archive = Archive([fdir], os.path.join(work, "tls-archive")).start()
     first = archive.wait(lambda r: True, 30)
     third = archive.wait(lambda r: r.counter >= 3, 10) if first else None
     st_rc, entries = election_status(f"127.0.0.1:{accept}", "/tls")
     leader, _ = status_leader(entries)
     rc = rep.stop()
     archive.stop()
-    vrc, vrep = lib.verify([fdir], 10)
+    vrc, vrep = verify([fdir], 10)
     try:
         with open(stlog) as f:
             tls_bytes = sum(int(x.split(" byte(s) sent to TLS")[0].rsplit(" ", 1)[1])
@@ -203,7 +463,7 @@ checkHost = localhost
            f"stunnel up {bool(through)}; first file {ms(first.time - t0) if first else 'never'} after start, "
            f"{len(archive.all())} files; status exit {st_rc} leader {leader}; SIGTERM exit {rc}; "
            f"verify exit {vrc}; {tls_bytes} bytes sent to TLS by stunnel",
-           [] if ok else [f"log {rep.log}", *rep.text().splitlines()[-8:]])
+           [] if ok else [f"log {rep.log_path}", *rep.text().splitlines()[-8:]])
 
 
 # ---- 2. hostile znodes ---------------------------------------------------------
@@ -215,17 +475,17 @@ def test_hostile(work, zk):
     names = ["h1", "h2", "h3"]
     base = os.path.join(work, "hostile")
     dirs = {n: os.path.join(base, n) for n in names}
-    archive = lib.Archive(dirs.values(), os.path.join(base, "archive")).start()
-    reps = {n: lib.Replica(work, n, zk.connect, path, dirs[n], "--leader-timeout", "100ms",
+    archive = Archive(dirs.values(), os.path.join(base, "archive")).start()
+    reps = {n: Replica(work, n, zk.connect, path, dirs[n], "--leader-timeout", "100ms",
                            "--session-timeout", "4s", "--attempter-timeout", "2s", "--log-level", "debug",
                            http=True) for n in names}
-    kz = lib.kazoo_client(zk.connect)
+    kz = kazoo_client(zk.connect)
 
     def real(cands):
         return [c for c in cands if c.split("_")[0] in reps]
 
     def node_of(replica):
-        return next((c for c in lib.ordered_candidates(kz, path) if c.startswith(replica + "_")), None)
+        return next((c for c in ordered_candidates(kz, path) if c.startswith(replica + "_")), None)
 
     def leader_record():
         r = archive.newest()
@@ -237,7 +497,7 @@ def test_hostile(work, zk):
         return
     reps["h2"].start()
     reps["h3"].start()
-    if not wait_until(lambda: len(real(lib.ordered_candidates(kz, path))) == 3, 20):
+    if not wait_until(lambda: len(real(ordered_candidates(kz, path))) == 3, 20):
         report("hostile: set-up", False, "3 candidates did not appear")
         return
 
@@ -273,7 +533,7 @@ def test_hostile(work, zk):
     st_leader, _ = status_leader(entries)
     cur, old, new, t0, rc = handover()
     waited = restart(old)  # it queues behind the 1 MiB candidate and reads it
-    behind_big = wait_until(lambda: old.lines("waiting behind predecessor", big_name), 5)
+    behind_big = wait_until(lambda: old.grep("waiting behind predecessor", big_name), 5)
     time.sleep(0.5)
     alive = all(r.alive() for r in reps.values())
     kz.delete(bin_node)
@@ -300,7 +560,7 @@ def test_hostile(work, zk):
         child = full.rsplit("/", 1)[1]
         outcome, details, summary = None, [], ""
         for _ in range(4):
-            cands = lib.ordered_candidates(kz, path)
+            cands = ordered_candidates(kz, path)
             if not leader_record():
                 outcome, summary = "stall", "no leader was writing before the handover"
                 break
@@ -310,13 +570,13 @@ def test_hostile(work, zk):
             cur, old, new, t0, rc = handover()
             if new is None:
                 outcome = "stall"
-                waiting = {r.name: r.lines("waiting behind predecessor", f"predecessor={child}")
+                waiting = {r.name: r.grep("waiting behind predecessor", f"predecessor={child}")
                            for r in reps.values() if r.alive()}
                 waiter = next((n for n, ls in waiting.items() if ls), None)
                 st_rc, entries = election_status(zk.connect, path)
                 st_leader, st_node = status_leader(entries)
                 stat = reps[waiter].status() if waiter else None
-                info = [line for line in (reps[waiter].lines() if waiter else [])
+                info = [line for line in (reps[waiter].grep() if waiter else [])
                         if "level=debug" not in line][-2:]
                 t1 = time.time()
                 kz.delete(full)
@@ -350,9 +610,9 @@ def test_hostile(work, zk):
     for r in reps.values():
         r.stop()
     archive.scan()
-    vrc, vrep = lib.verify(list(dirs.values()))
-    arc, arep = lib.verify([archive.into])
-    late = lib.late_writes(archive.all())
+    vrc, vrep = verify(list(dirs.values()))
+    arc, arep = verify([archive.into])
+    late = late_writes(archive.all())
     try:
         kz.stop()
         kz.close()
@@ -374,21 +634,21 @@ def test_churn(work, zk):
     names = ["d1", "d2", "d3"]
     base = os.path.join(work, "churn")
     dirs = [os.path.join(base, n) for n in names]
-    archive = lib.Archive(dirs, os.path.join(base, "archive")).start()
-    reps = [lib.Replica(work, n, zk.connect, path, d, "--leader-timeout", "50ms", "--session-timeout", "4s",
+    archive = Archive(dirs, os.path.join(base, "archive")).start()
+    reps = [Replica(work, n, zk.connect, path, d, "--leader-timeout", "50ms", "--session-timeout", "4s",
                         "--storage-capacity", "1000") for n, d in zip(names, dirs)]
-    kz = lib.kazoo_client(zk.connect)
+    kz = kazoo_client(zk.connect)
     reps[0].start()
     archive.wait(lambda r: True, 30)
     for r in reps[1:]:
         r.start()
-    wait_until(lambda: len(lib.ordered_candidates(kz, path)) == 3, 20)
+    wait_until(lambda: len(ordered_candidates(kz, path)) == 3, 20)
 
     latencies, noticed, failures = [], [], []
     t_begin = time.time()
     for i in range(CHURN_DELETES):
         for _ in range(50):
-            cands = lib.ordered_candidates(kz, path)
+            cands = ordered_candidates(kz, path)
             if not cands:
                 time.sleep(0.01)
                 continue
@@ -415,10 +675,10 @@ def test_churn(work, zk):
     crashed = [r.name for r in reps if r.crashed()]
     exits = [r.stop() for r in reps]
     archive.stop()
-    vrc, vrep = lib.verify(dirs, 1000)
-    arc, arep = lib.verify([archive.into])
+    vrc, vrep = verify(dirs, 1000)
+    arc, arep = verify([archive.into])
     records = archive.all()
-    late = lib.late_writes(records)
+    late = late_writes(records)
     overlaps = [v for v in arep.get("violations", []) if v.startswith("overlap")]
     kz.stop()
     kz.close()
@@ -456,7 +716,7 @@ def candidates_created(kz, path):
 
 
 def test_faults(work, zk):
-    kz = lib.kazoo_client(zk.connect)
+    kz = kazoo_client(zk.connect)
     base = os.path.join(work, "fault")
 
     # A higher token planted: the leader refuses and releases every time it leads.
@@ -465,8 +725,8 @@ def test_faults(work, zk):
     fdir = os.path.join(base, "p1")
     token = 9000000000000000000  # 9999999999999999999 is beyond Int64: see the last check
     planted = plant(fdir, token)
-    archive = lib.Archive([fdir], os.path.join(base, "archive")).start()
-    rep = lib.Replica(work, "p1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s")
+    archive = Archive([fdir], os.path.join(base, "archive")).start()
+    rep = Replica(work, "p1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s")
     t0 = time.time()
     rep.start()
 
@@ -477,8 +737,8 @@ def test_faults(work, zk):
 
     time.sleep(max(0.0, t0 + FAULT_WINDOW - time.time()))
     created, stat = candidates_created(kz, path)
-    repeats = rep.lines("the same fault repeats", level="warning")
-    transitions = rep.lines("msg=transition", level="info")
+    repeats = rep.grep("the same fault repeats", level="warning")
+    transitions = rep.grep("msg=transition", level="info")
     to_leader = [line for line in transitions if "to=Leader" in line]
     written = [r for r in archive.all() if r.token != token]
     ok = (rep.alive() and created <= FAULT_MAX_CANDIDATES and len(repeats) == 1 and not written
@@ -487,15 +747,15 @@ def test_faults(work, zk):
            f"{created} candidate znodes created (cversion {stat.cversion}), {len(to_leader)} of them led at info level; "
            f"'the same fault repeats' warnings {len(repeats)}; info transition lines {len(transitions)}; "
            f"files written {len(written)}",
-           [] if ok else rep.lines("level=warning")[:4] + transitions[-4:])
+           [] if ok else rep.grep("level=warning")[:4] + transitions[-4:])
 
     os.unlink(planted)
     t_rm = time.time()
     first = archive.wait(lambda r: r.token != token, RECOVERY_LIMIT + 5)
     time.sleep(1.0)
     after, _ = candidates_created(kz, path)
-    recovered = rep.lines("recovered from a repeating fault")
-    leading = rep.lines("msg=leading", level="info")
+    recovered = rep.grep("recovered from a repeating fault")
+    leading = rep.grep("msg=leading", level="info")
     ok = bool(first and first.time - t_rm <= RECOVERY_LIMIT and after - created <= 1 and rep.alive())
     # Not asserted: the runner logs "recovered from a repeating fault" with the next
     # transition, so a replica that simply goes on writing says nothing of it yet.
@@ -515,17 +775,17 @@ def test_directory_entry(work, zk, kz):
     fdir = os.path.join(work, "fault", "g1")
     entry = "election-0000000000000000001-0000000002.json"
     os.makedirs(os.path.join(fdir, entry))
-    archive = lib.Archive([fdir], os.path.join(work, "fault", "g1-archive")).start()
-    rep = lib.Replica(work, "g1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s",
+    archive = Archive([fdir], os.path.join(work, "fault", "g1-archive")).start()
+    rep = Replica(work, "g1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s",
                       "--storage-capacity", "3")
     t0 = time.time()
     rep.start()
     time.sleep(4.0)
     files = archive.all()
     created, _ = candidates_created(kz, path)
-    warnings = rep.lines(entry, level="warning")
+    warnings = rep.grep(entry, level="warning")
     still = os.path.isdir(os.path.join(fdir, entry))
-    present = sorted(n for n in os.listdir(fdir) if lib.ELECTION_FILE.match(n) and n != entry)
+    present = sorted(n for n in os.listdir(fdir) if replica.FILE_RE.match(n) and n != entry)
     rc = rep.stop()
     archive.stop()
     span = (max(r.time for r in files) - t0) if files else 0
@@ -533,7 +793,7 @@ def test_directory_entry(work, zk, kz):
     report("fault: a directory named like an election file is ignored", ok,
            f"{len(files)} files written in {span:.1f} s (capacity 3 kept: {len(present)} present), candidates {created}, "
            f"warnings naming it {len(warnings)}, directory left alone {still}, SIGTERM exit {rc}",
-           [] if ok else rep.lines("level=warning")[:3])
+           [] if ok else rep.grep("level=warning")[:3])
 
 
 def test_token_beyond_int64(work, zk, kz):
@@ -541,43 +801,35 @@ def test_token_beyond_int64(work, zk, kz):
     kz.create(path)
     fdir = os.path.join(work, "fault", "o1")
     planted = plant(fdir, 9999999999999999999)
-    rep = lib.Replica(work, "o1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s")
+    rep = Replica(work, "o1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s")
     rep.start()
     time.sleep(3.0)
-    written = sorted(n for n in os.listdir(fdir) if lib.ELECTION_FILE.match(n) and n != os.path.basename(planted))
-    mentions = [line for line in rep.lines() if "9999999999999999999" in line]
+    written = sorted(n for n in os.listdir(fdir) if replica.FILE_RE.match(n) and n != os.path.basename(planted))
     rc = rep.stop()
-    vrc, vrep = lib.verify([fdir])
+    vrc, vrep = verify([fdir])
     kept = os.path.exists(planted)
     ok = bool(written) and kept and rc == 0
     report("fault: a name with a token beyond Int64 (no leader can hold it) is foreign: left alone, not counted", ok,
            f"the leader wrote {len(written)} files in 3 s beside it; planted file kept {kept}; "
            f"verify counts {vrep.get('files')} files (exit {vrc}); SIGTERM exit {rc}",
-           [] if ok else rep.lines("level=warning")[:3])
+           [] if ok else rep.grep("level=warning")[:3])
 
 
 # ---- main --------------------------------------------------------------------------
 
 def main():
     try:
-        lib.ensure_dependencies()
+        ensure_dependencies()
     except SystemExit as e:
         print(e.code)
         print("security: 0 passed, 1 failed")
         return 1
-    if not os.access(lib.binary(), os.X_OK):
-        print(f"security: no executable at {lib.binary()} (set BINARY)")
+    if not os.access(BINARY, os.X_OK):
+        print(f"security: no executable at {BINARY} (set BINARY)")
         print("security: 0 passed, 1 failed")
         return 1
 
-    def on_signal(signum, _frame):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        raise Interrupted(signal.Signals(signum).name)
-
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    cleanup = on_exit(lambda: PROCS.end_all(8, group=True))
     import logging
 
     logging.basicConfig(level=logging.CRITICAL)
@@ -587,9 +839,9 @@ def main():
     interrupted = None
     try:
         certs = make_certs(os.path.join(work, "certs"))
-        tls_zk = lib.ZooKeeper(work, "zk-tls", tls=certs)
+        tls_zk = ZooKeeper(work, "zk-tls", tls=certs)
         # jute.maxbuffer above 1 MiB so that a 1 MiB znode can be created at all.
-        zk = lib.ZooKeeper(work, "zk", java_opts="-Djute.maxbuffer=4194304")
+        zk = ZooKeeper(work, "zk", java_opts=["-Djute.maxbuffer=4194304"])
         tls_zk.start()
         zk.start()
         tls_zk.wait_ready(context=tls_context(certs, True))
@@ -613,7 +865,7 @@ def main():
     except Exception as e:  # noqa: BLE001
         report("set-up", False, f"{type(e).__name__}: {e}")
     finally:
-        lib.cleanup()
+        cleanup()
     passed = sum(RESULTS)
     failed = len(RESULTS) - passed
     keep = failed or os.environ.get("SECURITY_KEEP") == "1"

@@ -1,6 +1,6 @@
-"""The supervised command of the faults in supervised.py: a stand-in that the
-replicas run as `election run ... --exec-stop-timeout 400ms -- CMD`, and what
-its own stamps prove.
+"""The supervised command of the chaos suite (chaos/supervised.py) and the
+partition suite: a stand-in that the replicas run as `election run ...
+--exec-stop-timeout 400ms -- CMD`, and what its own stamps prove.
 
 The stand-in (stamper.py, written into <work>/cmd/ by the suite) appends to ONE
 log shared by every replica, one line per write (O_APPEND):
@@ -12,8 +12,7 @@ log shared by every replica, one line per write (O_APPEND):
     term-ignored ...                             on SIGTERM in mode "stubborn"
     exit  REPLICA TOKEN NS PID PGID PPID 1       when it exits by itself (mode "fail")
 
-NS is CLOCK_MONOTONIC (common.mono_ns: the clock the daemon's watchdog reads
-too), TOKEN is $ELECTION_FENCING_TOKEN. LIST is what the child found in /proc
+NS is CLOCK_MONOTONIC (mono_ns: the clock the daemon's watchdog reads too), TOKEN is $ELECTION_FENCING_TOKEN. LIST is what the child found in /proc
 right after its start stamp: every live process (not a zombie) outside its own
 process group whose environment carries this run's mark (CHAOS_WORK=<work>,
 which the suite gives the daemons, and so their watchdogs and commands) and
@@ -48,9 +47,12 @@ import shutil
 import sys
 import time
 
-from .common import BEAT, mono_ns, run
+from . import mono_ns
+from .proc import PROCS, cmdline, pids, stat
 
-STAMPER = r'''"""The chaos suite's supervised command (see scripts/chaos/workload.py)."""
+BEAT = 0.025  # the stand-in stamps a beat this often
+
+STAMPER = r'''"""The suites' supervised command (see scripts/harness/workload.py)."""
 import os
 import signal
 import sys
@@ -145,7 +147,7 @@ while True:
 '''.replace("BEAT)", f"{BEAT})")
 
 PIPELINE = """#!/bin/sh
-# The chaos suite's supervised command as a shell pipeline (scripts/chaos/workload.py):
+# The suites' supervised command as a shell pipeline (scripts/harness/workload.py):
 # the stand-in and `sleep 1000 | cat` run in the background, all in the command's
 # process group; the shell exits with the stand-in's status.
 "$1" -S "$2" "$3" "$4" &
@@ -294,51 +296,27 @@ class Workload:
         """Every process whose environment carries this run's mark: daemons,
         their watchdogs, and commands with all their descendants."""
         out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
+        for pid in pids():
             try:
-                with open(f"/proc/{d}/environ", "rb") as f:
+                with open(f"/proc/{pid}/environ", "rb") as f:
                     env = f.read().split(b"\0")
-                if self.mark not in env:
-                    continue
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read()
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
             except OSError:
                 continue
-            comm, rest = st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2:].split()
+            st = stat(pid) if self.mark in env else None
+            if st is None:
+                continue
+            cmd = cmdline(pid)
             vals = dict(e.split(b"=", 1) for e in env if b"=" in e)
             token = vals.get(b"ELECTION_FENCING_TOKEN")
-            if token is not None:
-                kind = "command"
-            elif " watchdog " in f" {cmdline} ":
-                kind = "watchdog"
-            else:
-                kind = "daemon"
-            out.append(Proc(
-                pid=int(d), pgid=int(rest[2]), ppid=int(rest[1]), state=rest[0], comm=comm,
-                cmdline=cmdline or f"[{comm}]", kind=kind, token=token.decode() if token else None,
-                replica=(vals.get(b"ELECTION_REPLICA_ID") or b"").decode() or None,
-            ))
+            kind = "command" if token is not None else "watchdog" if " watchdog " in f" {cmd} " else "daemon"
+            out.append(Proc(pid=pid, pgid=st[2], ppid=st[1], state=st[0], comm=st[4], cmdline=cmd or f"[{st[4]}]",
+                            kind=kind, token=token.decode() if token else None,
+                            replica=(vals.get(b"ELECTION_REPLICA_ID") or b"").decode() or None))
         return out
 
     def group(self, pgid):
-        """Members of process group `pgid` (any process, marked or not)."""
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read()
-            except OSError:
-                continue
-            rest = st[st.rindex(")") + 2:].split()
-            if int(rest[2]) == pgid:
-                out.append((int(d), rest[0], st[st.index("(") + 1:st.rindex(")")]))
-        return out
+        """Members of process group `pgid` (any process, marked or not): [(pid, state, comm)]."""
+        return [(pid, st[0], st[4]) for pid in pids() if (st := stat(pid)) and st[2] == pgid]
 
     def pgrep(self):
         """`pgrep -f` by the scripts' paths: the stand-ins and the pipeline
@@ -346,7 +324,7 @@ class Workload:
         after `--`; the patterns are anchored so that they do not match)."""
         found = []
         for pattern in (f"^{self.python} -S {self.stamper}", f"^sh {self.pipeline}"):
-            p = run(["pgrep", "-a", "-f", pattern], timeout=10)
+            p = PROCS.run(["pgrep", "-a", "-f", pattern], timeout=10)
             found += [ln for ln in p.stdout.splitlines() if ln.strip()]
         return found
 

@@ -1,32 +1,32 @@
-"""The harness: one ZooKeeper, replicas of one implementation at a time, and the
-measurements, the same code path for election and for its peer.
+"""The measurements: one ZooKeeper, replicas of one implementation at a time
+(the harness's replicas, scripts/harness/), the same code path for election
+and for its peers.
 
 An implementation is only a command line: both take the same flags (replica id,
 servers, election path, file dir, leader timeout, session timeout, capacity),
 write the same files and log their transitions in the same logfmt shape, so
 every figure is read the same way: times from the files themselves (each carries
 the wall-clock ms at which it was written, compared with the moment the signal
-was sent), states from `msg=transition … to=STATE` lines, watch wake-ups from
-`predecessor gone` lines, packets from ZooKeeper's mntr, CPU from a cgroup per
-replica, memory from /proc/PID/smaps.
+was sent), states from `msg=transition … to=STATE` lines, watch notifications
+and packets from ZooKeeper's mntr and cons, CPU from a cgroup per replica,
+memory from /proc/PID/smaps.
 """
 
-import calendar
 import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 
-from . import memory
+from harness import wait_until
+from harness.net import four_letter
+from harness.proc import PROCS, children, cmdline, end_all
+from harness.replica import FILE_RE, Replica, election_files, parse_time, token_of, verify
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FILE_RE = re.compile(r"^election-(\d{19})-(\d{10})\.json$")
+from . import memory
 
 
 def log(message):
@@ -52,15 +52,6 @@ class Implementation:
 
 
 # ---- ZooKeeper's four-letter words, and which replica owns which connection ----
-def four_letter(port, word):
-    with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
-        s.sendall(word.encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    return data.decode(errors="replace")
-
-
 def mntr(port):
     stats = {}
     for line in four_letter(port, "mntr").splitlines():
@@ -127,52 +118,17 @@ def socket_inodes(pid):
     return found
 
 
-def children(pid):
-    """Child pids of `pid` (every thread's children)."""
-    out = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children") as f:
-                    out += [int(x) for x in f.read().split()]
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return out
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 class Bench:
-    def __init__(self, work, zk_dir, tick_ms, impl, flags, session_timeout, cpu, verifier):
-        self.work, self.zkdir, self.tick_ms, self.impl = work, zk_dir, tick_ms, impl
+    def __init__(self, work, zk, tick_ms, impl, flags, session_timeout, cpu, verifier):
+        """On `zk` (a harness.zk.Ensemble of one server, running)."""
+        self.work, self.tick_ms, self.impl = work, tick_ms, impl
         self.flags, self.session_timeout, self.cpu, self.verifier = flags, session_timeout, cpu, verifier
         self.procs = {}  # replica id -> Popen
+        self.replicas = {}  # replica id -> harness Replica (of its latest start)
         self.paths = {}  # replica id -> election path
         self.extras = {}  # replica id -> extra flags (kept across restarts)
         self.pairs = []  # (old leader, new leader) of every failover round, in order
-        self.connect = None
-
-    # ---- ZooKeeper -------------------------------------------------------
-    @staticmethod
-    def zk(*args, tick_ms=None):
-        env = dict(os.environ)
-        if tick_ms is not None:
-            env["ZK_TICK_TIME"] = str(tick_ms)
-        return subprocess.run(["bash", os.path.join(ROOT, "scripts/zk-ensemble.sh"), *args],
-                              check=True, capture_output=True, text=True, env=env).stdout
-
-    def attach(self):
-        with open(os.path.join(self.zkdir, "connect")) as f:
-            self.connect = f.read().strip()
-        self.zk_port = int(self.connect.rsplit(":", 1)[1])
+        self.connect, self.zk_port = zk.connect, zk.ports[0]
 
     def mntr(self):
         return mntr(self.zk_port)
@@ -196,46 +152,24 @@ class Bench:
         if extra is not None:
             self.extras[rid] = list(extra)
         os.makedirs(os.path.dirname(self.log_of(rid)), exist_ok=True)
-        out = open(self.log_of(rid), "a")
-        proc = subprocess.Popen(
-            [*self.impl.argv, "--zk-servers", self.connect, "--replica-id", rid, "--file-dir", self.dir_of(rid),
-             "--election-path", path, *self.flags, *self.extras.get(rid, [])],
-            stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-            preexec_fn=self.cpu.preexec(rid) if cgroup else None)
-        out.close()
-        self.procs[rid] = proc
-        return proc
+        rep = Replica(rid, self.impl.argv, self.connect, self.dir_of(rid), self.log_of(rid),
+                      ["--election-path", path, *self.flags, *self.extras.get(rid, [])],
+                      preexec=self.cpu.preexec(rid) if cgroup else None)
+        self.replicas[rid] = rep
+        self.procs[rid] = rep.start()
+        return self.procs[rid]
 
     def stop(self, rid, sig=signal.SIGTERM):
         proc = self.procs.get(rid)
-        if proc and proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log(f"{rid} ignored {sig.name} for 15 s; SIGKILL")
-                proc.kill()
-                proc.wait()
+        if proc and proc.poll() is None and PROCS.end(proc, ((sig, 15),)) is None:
+            log(f"{rid} ignored {sig.name} for 15 s; SIGKILL")
 
     def stop_all(self):
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.time() + 15
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        end_all(self.procs.values(), 15)
         self.procs.clear()
 
     def files(self, rid):
-        try:
-            names = os.listdir(self.dir_of(rid))
-        except FileNotFoundError:
-            return []
-        return sorted(n for n in names if FILE_RE.match(n))
+        return election_files(self.dir_of(rid))
 
     def newest(self, rid):
         names = self.files(rid)
@@ -246,75 +180,46 @@ class Bench:
 
     def written_at(self, rid, name):
         with open(os.path.join(self.dir_of(rid), name)) as f:
-            content = json.load(f)
-        t = time.strptime(content["time"][:19], "%Y-%m-%dT%H:%M:%S")
-        return calendar.timegm(t) * 1000.0 + int(content["time"][20:23])
+            return parse_time(json.load(f)["time"]) * 1000.0
 
     def leader(self, rids, timeout=30):
         """The replica whose directory has the newest (highest-token) file and whose process lives."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            best = None
-            for rid in rids:
-                n = self.newest(rid)
-                if n and self.procs[rid].poll() is None and (best is None or n[:2] > best[1][:2]):
-                    best = (rid, n)
-            if best:
-                return best[0], best[1][0]
-            time.sleep(0.01)
-        raise RuntimeError("no leader")
+        def best():
+            found = [(n[:2], rid, n[0]) for rid in rids
+                     if (n := self.newest(rid)) and self.procs[rid].poll() is None]
+            return max(found)[1:] if found else None
+        found = wait_until(best, timeout, 0.01)
+        if not found:
+            raise RuntimeError("no leader")
+        return found
 
     def wait_for_token_above(self, rids, token, timeout):
         """(replica, first name) of the first file with a token above `token`."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for rid in rids:
-                for name in self.files(rid):
-                    if int(FILE_RE.match(name).group(1)) > token:
-                        return rid, name
-            time.sleep(0.005)
-        raise RuntimeError(f"no new leader within {timeout}s")
+        found = wait_until(lambda: next(((rid, n) for rid in rids for n in self.files(rid) if token_of(n) > token),
+                                        None), timeout, 0.005)
+        if not found:
+            raise RuntimeError(f"no new leader within {timeout}s")
+        return found
 
     def wait_for_written(self, rid, token, seen, timeout):
         """First file `rid` writes that is not in `seen`, with a token >= `token` (resumed or new term)."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for name in self.files(rid):
-                if name not in seen and int(FILE_RE.match(name).group(1)) >= token:
-                    return rid, name
-            time.sleep(0.005)
-        raise RuntimeError("restarted replica wrote nothing")
+        found = wait_until(lambda: next(((rid, n) for n in self.files(rid) if n not in seen and token_of(n) >= token),
+                                        None), timeout, 0.005)
+        if not found:
+            raise RuntimeError("restarted replica wrote nothing")
+        return found
 
     def wait_steady(self, rids, timeout=30):
         """Every replica up and past Init; one leader writing."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        def steady():
             states = [self.state(r) for r in rids]
-            if states.count("Leader") == 1 and all(s in ("Leader", "Attempter") for s in states):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"not steady: {[self.state(r) for r in rids]}")
+            return states.count("Leader") == 1 and all(s in ("Leader", "Attempter") for s in states)
+        if not wait_until(steady, timeout):
+            raise RuntimeError(f"not steady: {[self.state(r) for r in rids]}")
 
     def state(self, rid):
-        try:
-            with open(self.log_of(rid)) as f:
-                lines = [line for line in f if "msg=transition" in line]
-        except FileNotFoundError:
-            return None
-        if not lines:
-            return None
-        m = re.search(r" to=(\w+)", lines[-1])
-        return m.group(1) if m else None
-
-    def wakeups(self, rids):
-        total = 0
-        for rid in rids:
-            try:
-                with open(self.log_of(rid)) as f:
-                    total += sum(1 for line in f if "predecessor gone" in line)
-            except FileNotFoundError:
-                pass
-        return total
+        rep = self.replicas.get(rid)
+        return rep.state() if rep else None
 
     # ---- measurements ----------------------------------------------------
     def guardian(self, rid):
@@ -353,12 +258,11 @@ class Bench:
     def failover_round(self, rids, how, restart_same=False, label=""):
         """One round: the leader ends as `how` says (crash()), at a random phase of the
         server's tick (sessions expire on tick boundaries) and of the leader's 1 s write
-        cycle; returns {"ms", "old", "new", "notifications", "wakeups", "guardian"} and,
+        cycle; returns {"ms", "old", "new", "notifications", "guardian"} and,
         for restart_same, "restart_ms" (the same replica restarted at once -> its file)."""
         self.wait_steady(rids)
         old, token = self.leader(rids)
         guardian = self.guardian(old)
-        before = self.wakeups(rids)
         time.sleep(0.3 + random.uniform(0, max(self.tick_ms / 1000.0, 1.0)))
         seen = set(self.files(old))
         n0 = watch_notifications(self.mntr())
@@ -380,23 +284,9 @@ class Bench:
             self.procs[old].wait()
             time.sleep(0.2)
             out["notifications"] = watch_notifications(self.mntr()) - n0
-            out["wakeups"] = self.wakeups(rids) - before
             self.spawn(old)
         log(f"{self.impl.key} tick {self.tick_ms}: {label}: {out['ms']:.1f} ms ({old} -> {rid})")
         return out
-
-    def failover_rounds(self, rids, sig, rounds, restart_same=False, label=""):
-        """`rounds` rounds one after the other: (times, restart times, wake-ups)."""
-        how = "term" if sig == signal.SIGTERM else "process"
-        times, restart_times, wakes = [], [], []
-        for i in range(rounds):
-            r = self.failover_round(rids, how, restart_same=restart_same, label=f"{label} round {i + 1}/{rounds}")
-            times.append(r["ms"])
-            if restart_same:
-                restart_times.append(r["restart_ms"])
-            else:
-                wakes.append(r["wakeups"])
-        return times, restart_times, wakes
 
     def pause_round(self, rids, pause_s, watch_s, label=""):
         """The leader's process SIGSTOPped for `pause_s` (past its session's expiry), then
@@ -419,7 +309,7 @@ class Bench:
         at_cont = set(self.files(old))
         proc.send_signal(signal.SIGCONT)
         time.sleep(watch_s)
-        late = [n for n in self.files(old) if n not in at_cont and int(FILE_RE.match(n).group(1)) == token]
+        late = [n for n in self.files(old) if n not in at_cont and token_of(n) == token]
         out["zombie_writes"] = len(late)
         out["zombie_files"] = late
         # Judged now: by the end of the run the directories' capacity has pruned them.
@@ -436,18 +326,12 @@ class Bench:
         rid = f"{self.impl.prefix}-start{i}"
         t0 = now_ms()
         self.spawn(rid, path=f"/bench-{self.impl.key}-start-{i}", cgroup=False)
-        deadline = time.time() + 30
-        while not self.files(rid):
-            if time.time() > deadline:
-                raise RuntimeError(f"lone replica {rid} wrote nothing")
-            time.sleep(0.002)
+        if not wait_until(lambda: self.files(rid), 30, 0.002):
+            raise RuntimeError(f"lone replica {rid} wrote nothing")
         ms = self.written_at(rid, self.files(rid)[0]) - t0
         self.stop(rid)
         del self.procs[rid]
         return ms
-
-    def start_rounds(self, rounds):
-        return [self.start_round(i) for i in range(rounds)]
 
     def pids_of(self, rid):
         """The replica's processes: its cgroup's members (the guardian too), else its pid."""
@@ -507,21 +391,10 @@ class Bench:
             if self.impl.key == "election" else None,
         }
 
-    def at_rest(self, rids, seconds):
-        """Packets, CPU and memory of a steady group, the window opened 2 s after it settled."""
-        self.wait_steady(rids)
-        time.sleep(2)
-        w = self.rest_begin(rids)
-        time.sleep(seconds)
-        return self.rest_end(w)
-
     def verify(self, rids):
-        out = subprocess.run([self.verifier, "verify", *[self.dir_of(r) for r in rids], "--capacity", "10", "--json"],
-                             capture_output=True, text=True)
-        try:
-            return json.loads(out.stdout)
-        except ValueError:
-            return {"violations": [f"verify printed no JSON (exit {out.returncode}): {out.stderr.strip()[:200]}"]}
+        p, report = verify(self.verifier, [self.dir_of(r) for r in rids], 10)
+        return report if report is not None else {
+            "violations": [f"verify printed no JSON (exit {p.returncode}): {p.stderr.strip()[:200]}"]}
 
 
 def cleanup_dir(path):
