@@ -16,7 +16,9 @@ help:
 	@echo "make bench [ROUNDS=5] [N=3] [SCALE_N=50]    failover times and footprint; table + bench/results/*.json"
 	@echo "make chaos [ROUNDS=5] [PARTITION_ROUNDS=1]    fault injection, the partition suite, the clock-rate test (root)"
 	@echo "make model                                    spin checks the protocol's model (scripts/model/)"
-	@echo "make test                                     every test: unit, integration (real ZooKeeper), containers, security, chaos pass"
+	@echo "make test                                     every test: the model, unit + integration (real ZooKeeper), a fuzz pass,"
+	@echo "                                              run-cluster's Ctrl-C, security, lint, containers; as root short"
+	@echo "                                              chaos, partition and clock-rate passes"
 	@echo "make fuzz [FUZZ_SECONDS=60]                  libFuzzer over every parser of outside input"
 	@echo "make mutants [MUTANTS=a,b]                   each safety rule removed in turn must fail the tests"
 	@echo "make lint | install [PREFIX=/usr/local DESTDIR=]  static checks | install binary + systemd unit"
@@ -39,7 +41,7 @@ RELEASE_FLAGS = -c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
-# The one spelling of the release flags; scripts/test.sh asks for it when run by hand.
+# The one spelling of the release flags; scripts/test.sh asks for it.
 release-flags:
 	@echo $(RELEASE_FLAGS)
 
@@ -47,7 +49,7 @@ release-flags:
 # loopback ports and stop them again; nothing is skipped when Java is missing:
 # deps installs it.
 test: deps
-	@RELEASE_FLAGS="$(RELEASE_FLAGS)" bash scripts/test.sh
+	@bash scripts/test.sh
 
 unit: deps
 	$(SWIFT) test --filter ElectionTests

@@ -18,9 +18,9 @@
 # Sourcing this file (as scripts/tests/test_test_sh.py does) defines the
 # functions and runs nothing.
 
-# The Makefile's release flags (`make test` passes them; run by hand, they are asked for).
-RELEASE_FLAGS=${RELEASE_FLAGS:-$(make -s --no-print-directory -C "$(dirname "${BASH_SOURCE[0]}")/.." release-flags)}
+SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BINARY=.build/release/election
+XUNIT=""
 
 TOTAL_PASSED=0
 TOTAL_FAILED=0
@@ -36,42 +36,13 @@ plain_log() {
     sed -E $'s/\x1b\\[[0-9;]*[A-Za-z]//g' "$1"
 }
 
-# Swift Testing prints, for a failing test, one `✘ Test name() recorded an
-# issue at …` line per issue, then one `✘ Test name() failed after … with N
-# issues.` (a parameterised one: `✘ Test name(x:) with K test cases failed
-# after …`), and at the end `✘ Test run with T tests in S suites failed after …`.
-# Counted are distinct tests: the names on the "failed after" lines, without
-# the run line and without the per-case lines of a verbose run (`Test case
-# passing … to name(x:) failed after …`). Skipped (or cancelled) tests: `➜ Test
-# name() skipped…`. Passed = the run line's T - failed - skipped; without a run
-# line (the test process died) the tests that printed "passed after". A
-# non-zero STATUS with no failed test found counts one failure (a crash, a
-# build error). Also prints a one-line account on stderr.
+# swift test's results from its xUnit output: XUNIT is the path the swift step
+# passes to --xunit-output; scripts/xunit_counts.py reads it and the file Swift
+# Testing writes beside it (swift-swift-testing.xml), counts distinct tests, and
+# counts one failure for a non-zero STATUS with no failed test (a crash). LOG,
+# the console output, is not read.
 swift_counts() {
-    local log=$1 status=${2:-0} total failed skipped passed cases text
-    text=$(plain_log "$log")
-    failed=$(grep -E '^✘ Test .* failed after ' <<<"$text" |
-        grep -Ev '^✘ Test (run with [0-9]+ tests?( in [0-9]+ suites?)? failed after |case passing )' |
-        sed -E 's/^✘ Test (.*) failed after .*/\1/; s/ with [0-9]+ test cases?$//' |
-        sort -u | grep -c . || true)
-    skipped=$(grep -E '^➜ Test .* (skipped|was cancelled)' <<<"$text" |
-        grep -Ev '^➜ Test case passing ' |
-        sed -E 's/^➜ Test (.*) (skipped|was cancelled).*/\1/' | sort -u | grep -c . || true)
-    total=$(grep -Eo '^[^ ]+ Test run with [0-9]+ tests?' <<<"$text" | tail -1 | grep -Eo '[0-9]+$' || true)
-    if [[ -n $total ]]; then
-        passed=$((total - failed - skipped))
-    else
-        passed=$(grep -E '^✔ Test .* passed after ' <<<"$text" |
-            grep -Ev '^✔ Test (run with |case passing )' |
-            sed -E 's/^✔ Test (.*) passed after .*/\1/; s/ with [0-9]+ test cases?$//' |
-            sort -u | grep -c . || true)
-        total=$((passed + failed + skipped))
-    fi
-    ((passed >= 0)) || passed=0
-    if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
-    cases=$(grep -Eo 'with [0-9]+ test cases' <<<"$text" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
-    echo "swift test: ${total} test functions (the parameterised ones ran ${cases} cases), ${failed} failed, ${skipped} skipped (reasons above)" >&2
-    echo "$passed $failed $skipped"
+    python3 "$SCRIPTS/xunit_counts.py" "$XUNIT" "${2:-0}"
 }
 
 # A line `PREFIX: N passed, M failed[, K skipped]` (the last one in LOG) from
@@ -169,6 +140,9 @@ main() {
 
     LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/election-test.XXXXXX")
     trap 'rm -rf "$LOG_DIR"' EXIT
+    XUNIT="$LOG_DIR/swift.xml"
+    # The release flags have one spelling, the Makefile's.
+    RELEASE_FLAGS=$(make -s --no-print-directory release-flags)
 
     # This script's own counting, on sample output (a second, no build).
     run_step "test.sh self-test" status_counts python3 scripts/tests/test_test_sh.py
@@ -182,7 +156,7 @@ main() {
     # Serial: the integration suites start ZooKeeper JVMs and daemons; two cores.
     # Every suite has a .timeLimit; this bound catches what a time limit cannot
     # (a test stuck in an await that ignores cancellation).
-    run_step "swift test" swift_counts bounded 1500 swift test --skip-build --no-parallel
+    run_step "swift test" swift_counts bounded 1500 swift test --skip-build --no-parallel --xunit-output "$XUNIT"
 
     # The release binary, for the steps that run the daemon as `make run-cluster`
     # and `make chaos` do.
