@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from harness import START, Interrupted, SuiteError, die, resolve_binary, say
+from harness import START, Interrupted, SuiteError, die, resolve_binary, say, settings
 from harness.proc import PROCS, cmdline, on_exit
 
 from . import faults
@@ -38,22 +38,8 @@ def main():
     if os.geteuid() != 0:
         die("chaos: must run as root: every replica's --file-dir is a tmpfs mount "
             "(read-only and full file-dir faults); try sudo")
-    try:
-        rounds = int(os.environ.get("ROUNDS", "") or 1)
-    except ValueError:
-        rounds = 0
-    if rounds < 1:
-        die(f"chaos: ROUNDS must be a whole number of at least 1, not '{os.environ.get('ROUNDS')}'")
+    rounds, selected, keep = settings("chaos", faults.names(), faults.default_names(), ("java", "mount", "umount"))
     binary = resolve_binary(os.environ.get("BINARY", ".build/release/election"), "chaos")
-    names = faults.names()
-    selected = [s.strip() for s in os.environ.get("FAULTS", "").split(",") if s.strip()] or faults.default_names()
-    unknown = [s for s in selected if s not in names]
-    if unknown:
-        die(f"chaos: unknown fault(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    for tool in ("java", "mount", "umount"):
-        if not shutil.which(tool):
-            die(f"chaos: {tool} not found; run scripts/install-deps.sh")
-    keep = os.environ.get("KEEP", "") not in ("", "0")
 
     work = tempfile.mkdtemp(prefix="election-chaos.", dir=os.environ.get("TMPDIR", "/tmp"))
     chaos = Chaos(binary, rounds, work)

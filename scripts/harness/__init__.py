@@ -65,6 +65,27 @@ def die(msg, summary=None, status=2):
     sys.exit(status)
 
 
+def settings(suite, known, default, tools=(), summary=None):
+    """A fault suite's environment, or die: ROUNDS (a whole number, at least
+    1; default 1), FAULTS (comma-separated names of `known`; `default` when
+    unset), KEEP (1: keep the work directory); and `tools` on the PATH.
+    Returns (rounds, fault names, keep)."""
+    try:
+        rounds = int(os.environ.get("ROUNDS", "") or 1)
+    except ValueError:
+        rounds = 0
+    if rounds < 1:
+        die(f"{suite}: ROUNDS must be a whole number of at least 1, not '{os.environ.get('ROUNDS')}'", summary)
+    chosen = [f.strip() for f in os.environ.get("FAULTS", "").split(",") if f.strip()] or list(default)
+    unknown = [f for f in chosen if f not in known]
+    if unknown:
+        die(f"{suite}: unknown fault(s) {', '.join(unknown)}; known: {', '.join(known)}", summary)
+    for tool in tools:
+        if not shutil.which(tool):
+            die(f"{suite}: {tool} not found; run scripts/install-deps.sh", summary)
+    return rounds, chosen, os.environ.get("KEEP", "") not in ("", "0")
+
+
 def resolve_binary(path, suite, summary=None, var="BINARY"):
     """The election executable `path` (from the environment variable `var`)
     names (a relative path that does not exist here is taken from the

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from harness import START, Interrupted, SuiteError, copy_binary, resolve_binary, say
+from harness import START, Interrupted, SuiteError, copy_binary, resolve_binary, say, settings
 from harness import die as harness_die
 from harness.proc import PROCS, on_exit, pid_alive
 
@@ -31,18 +31,8 @@ def die(msg):
 
 def settings_from_env():
     short = os.environ.get("PARTITION_SHORT", "") not in ("", "0")
-    try:
-        rounds = int(os.environ.get("ROUNDS", "") or 1)
-    except ValueError:
-        rounds = 0
-    if rounds < 1:
-        die(f"partition: ROUNDS must be a whole number of at least 1, not '{os.environ.get('ROUNDS')}'")
-    known = faults.names()
-    chosen = [s.strip() for s in os.environ.get("FAULTS", "").split(",") if s.strip()]
-    chosen = chosen or (list(faults.SHORT) if short else known)
-    unknown = [s for s in chosen if s not in known]
-    if unknown:
-        die(f"partition: unknown fault(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    rounds, chosen, keep = settings("partition", faults.names(), faults.SHORT if short else faults.names(),
+                                    ("ip", "nft", "setpriv", "java"), summary_line(0, 1))
     try:
         syncs = [int(s) for s in os.environ.get("SYNC", "").split(",") if s.strip()] or [2, 5]
     except ValueError:
@@ -50,7 +40,6 @@ def settings_from_env():
     if any(s < 1 for s in syncs):
         die(f"partition: SYNC must be a comma list of syncLimit values (ticks of 500 ms), not '{os.environ.get('SYNC')}'")
     b = resolve_binary(os.environ.get("BINARY", ".build/release/election"), "partition", summary_line(0, 1))
-    keep = os.environ.get("KEEP", "") not in ("", "0")
     return short, rounds, faults.select(chosen), syncs, b, keep
 
 
@@ -71,9 +60,6 @@ def main():
     if os.geteuid() != 0:
         die("partition: must run as root (network namespaces, nft)")
     short, rounds, selected, syncs, binary, keep = settings_from_env()
-    for tool in ("ip", "nft", "setpriv", "java"):
-        if not shutil.which(tool):
-            die(f"partition: {tool} not found; run scripts/install-deps.sh")
     work = tempfile.mkdtemp(prefix="election-partition.", dir=os.environ.get("TMPDIR", "/tmp"))
     os.chmod(work, 0o755)  # the daemons (user nobody) reach their directories through it
     json_path = os.path.join(work, "partition.json")
