@@ -73,13 +73,20 @@ let package = Package(
             name: "ElectionFuzz",
             dependencies: ["Election"]
         ),
+        // The fake ZooKeeper: the state tests' server, held to a real one by the
+        // contract suite (IntegrationTests/SessionContractTests).
+        .target(
+            name: "ElectionTestSupport",
+            dependencies: ["Election", "ZooKeeper"],
+            path: "Tests/ElectionTestSupport"
+        ),
         .testTarget(
             name: "ElectionTests",
-            dependencies: ["Election", "ElectionDaemon", "ZooKeeper"]
+            dependencies: ["Election", "ElectionDaemon", "ElectionTestSupport", "ZooKeeper"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Election", "ZooKeeper"]
+            dependencies: ["Election", "ElectionTestSupport", "ZooKeeper"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -4,7 +4,7 @@ import ZooKeeper
 /// The one place the election reports what it does. Metrics, the HTTP status
 /// endpoints, systemd notifications and the transition hooks listen here; no state
 /// calls them directly. (The supervised command is not an observer: it is work the
-/// states carry out through `ElectionEnvironment.workload`.) Every method has a no-op default, and every
+/// states carry out through `ElectionEnvironment.command`.) Every method has a no-op default, and every
 /// call is made on the election's own task or a client-library thread: an
 /// observer must return at once (take a lock, bump a counter, yield to a stream).
 public protocol ElectionObserver: Sendable {

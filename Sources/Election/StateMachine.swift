@@ -85,12 +85,12 @@ public struct ElectionEnvironment: Sendable {
     /// the HTTP endpoints are).
     public var tracksLeader = false
     /// The user's command, run only while leading (`election run -- CMD`).
-    public var workload: any Workload = NoWorkload()
+    public var command: any SupervisedCommand = NoCommand()
     /// What the leader does when the command exits by itself.
     public var exitPolicy: ExitPolicy = .resign
     /// Quick exits of the command in a row: drives the backoff of resign and restart,
     /// apart from `failures`, which a written file resets.
-    public let workloadFailures = FailureCounter()
+    public let commandFailures = FailureCounter()
     /// Since when no host of `--zk-servers` resolves (see `InitState`).
     let unresolved = FaultSince()
     /// Since when the leader's confirmations have come back too late to cover a

@@ -1,42 +1,6 @@
 import Synchronization
 import ZooKeeper
 
-/// Requests from outside the state loop: stop (a signal) and resign (step down).
-/// Stop is a wake-up reason, not task cancellation: a waiting state returns
-/// `.stop` with what it holds and the runner builds Stopping from it, so the
-/// clean-up runs as ordinary code. Cancellation stays for the second signal.
-public final class Requests: Sendable {
-    /// Fired once with the reason (e.g. `SIGTERM`).
-    public let stop = OneShot<String>()
-    /// Fired once when a state met a problem that can never heal (see
-    /// `ElectionEnvironment.giveUp`): the daemon stops and exits with its status.
-    public let fatal = OneShot<Fatal>()
-    private let resignBell = Mutex(OneShot<Void>())
-
-    public init() {}
-
-    public var stopRequested: Bool { stop.value != nil }
-
-    /// Asks the current leader to step down; a replica that does not lead ignores it.
-    public func resign() {
-        let rung = resignBell.withLock { bell in
-            defer { bell = OneShot() }
-            return bell
-        }
-        rung.fire(())
-    }
-
-    /// The resign request that would arrive from now on.
-    func nextResign() -> OneShot<Void> { resignBell.withLock { $0 } }
-}
-
-/// A problem no retry can heal: the exit status (64, bad configuration) and the
-/// one line that says what to change.
-public struct Fatal: Sendable, Equatable {
-    public var status: Int32
-    public var line: String
-}
-
 /// Why a waiting state woke up.
 enum Wake: Sendable, Equatable {
     case timer
@@ -47,7 +11,7 @@ enum Wake: Sendable, Equatable {
     /// The watch on the current leader's znode fired (status tracking only).
     case leaderChanged
     /// The supervised command ended by itself, with this status.
-    case workloadExited(Int32)
+    case commandExited(Int32)
 }
 
 /// Thrown by `untilStopped` when a stop request arrives while a request is out.
@@ -58,7 +22,7 @@ extension ElectionEnvironment {
     /// `wakeOn` accepts, a resign request (when given), or a stop request.
     func waitForWake(
         until deadline: ContinuousClock.Instant, watch: ZKWatch? = nil, session: (any CoordinationSession)? = nil,
-        resign: OneShot<Void>? = nil, leader: ZKWatch? = nil, workload: OneShot<Int32>? = nil,
+        resign: OneShot<Void>? = nil, leader: ZKWatch? = nil, command: OneShot<Int32>? = nil,
         wakeOn: @escaping @Sendable (ZKConnectionState) -> Bool = { $0 != .connected }
     ) async -> Wake {
         if requests.stopRequested { return .stop }
@@ -84,8 +48,8 @@ extension ElectionEnvironment {
             if let leader {
                 group.addTask { await leader.next().map { _ in .leaderChanged } }
             }
-            if let workload {
-                group.addTask { await workload.next().map(Wake.workloadExited) }
+            if let command {
+                group.addTask { await command.next().map(Wake.commandExited) }
             }
             if let session {
                 group.addTask {

@@ -103,7 +103,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ConfigError(flag: "command", environmentVariable: "after --", problem: "cannot run \(problem)")
         }
         if !command.isEmpty,
-            let problem = WorkloadTiming.problem(sessionTimeout: config.sessionTimeout, stopTimeout: stopTimeout)
+            let problem = CommandTiming.problem(sessionTimeout: config.sessionTimeout, stopTimeout: stopTimeout)
         {
             throw ConfigError(.execStopTimeout, problem)
         }

@@ -124,7 +124,7 @@ package struct Daemon {
         var env = ElectionEnvironment(
             config: config, sessions: sessions, identity: identity, logger: logger, observer: observer)
         env.tracksLeader = server != nil
-        env.workload = supervisor
+        env.command = supervisor
         env.exitPolicy = resolved.exitPolicy
         let requests = env.requests
         let log = logger

@@ -22,17 +22,6 @@ final class MultiBatch: @unchecked Sendable {
         results.initialize(repeating: zoo_op_result_t(), count: max(count, 1))
         for (i, op) in input.enumerated() {
             switch op {
-            case .create(let path, let data, let mode):
-                let cPath = copy(path)
-                let value = UnsafeMutableRawPointer.allocate(byteCount: max(data.count, 1), alignment: 1)
-                owned.append(value)
-                data.withUnsafeBytes { value.copyMemory(from: $0.baseAddress!, byteCount: data.count) }
-                let pathBufferLength = path.utf8.count + 16
-                let pathBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: pathBufferLength)
-                owned.append(UnsafeMutableRawPointer(pathBuffer))
-                zoo_create_op_init(
-                    ops + i, cPath, value.assumingMemoryBound(to: CChar.self), Int32(data.count),
-                    czk_open_acl_unsafe(), mode.cValue, pathBuffer, Int32(pathBufferLength))
             case .delete(let path, let version):
                 zoo_delete_op_init(ops + i, copy(path), version)
             case .check(let path, let version):

@@ -85,9 +85,9 @@ public struct ZKHealth: Sendable, Equatable {
     }
 }
 
-/// One operation of a `multi` transaction.
+/// One operation of a `multi` transaction: deletes and checks, all the election
+/// sends (a create there would need the session's ACL, which `multi` does not take).
 public enum ZKOp: Sendable {
-    case create(path: String, data: [UInt8], mode: ZKCreateMode)
     case delete(path: String, version: Int32)
     case check(path: String, version: Int32)
 }

@@ -1,3 +1,4 @@
+import ElectionTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -309,8 +310,8 @@ import ZooKeeper
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
         dir.touch("not-a-dir")
         env.store = FileStore(directory: dir.path + "/not-a-dir", capacity: 3)
-        let result = await leader.run(env)
-        guard case .next(let next, let reason) = result else { throw CancellationError() }
+        let task = Task { [env] in await leader.run(env) }
+        guard case .next(let next, let reason)? = try await drive(task) else { throw CancellationError() }
         let failover = try #require(next as? FailoverState)
         #expect(failover.needsInit)
         #expect(failover.candidate == nil)
@@ -323,8 +324,9 @@ import ZooKeeper
         try env.store.prepare()
         let newer = ElectionFileName(token: leader.candidate.token! + 50, counter: 1)
         try env.store.write(newer, content: Array("{}\n".utf8))
-        let result = await leader.run(env)
-        guard case .next(let next, let reason) = result else { throw CancellationError() }
+        let env = self.env
+        let task = Task { await leader.run(env) }
+        guard case .next(let next, let reason)? = try await drive(task) else { throw CancellationError() }
         #expect(next is FailoverState)
         #expect(reason.code == .newerLeader)
         #expect(reason.description.contains("fencing token"))

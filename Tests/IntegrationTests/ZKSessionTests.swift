@@ -86,26 +86,6 @@ import ZooKeeper
         }
     }
 
-    @Test func multiIsAllOrNothing() async throws {
-        try await withServer { zk in
-            let session = try await connect(zk)
-            try await session.multi([
-                .create(path: "/m1", data: [1], mode: .persistent),
-                .create(path: "/m2", data: [], mode: .persistent),
-            ])
-            #expect(try await session.exists("/m1") != nil)
-            #expect(try await session.exists("/m2") != nil)
-            await #expect(throws: ZKError.self) {
-                try await session.multi([
-                    .delete(path: "/m1", version: -1),
-                    .check(path: "/m2", version: 42),
-                ])
-            }
-            #expect(try await session.exists("/m1") != nil, "the failed transaction deleted nothing")
-            await session.close()
-        }
-    }
-
     @Test func sessionSurvivesAServerRestartInsideTheTimeout() async throws {
         try await withServer { zk in
             let session = try await connect(zk, timeout: .seconds(8))

@@ -25,7 +25,7 @@ public struct AttempterState: ElectionState {
         // Children named like candidates that are not ephemeral: never candidates
         // (a candidate's znode always is), so ignored rather than waited behind.
         var ignored: Set<String> = []
-        await env.workload.prepare()
+        await env.command.prepare()
         do {
             while true {
                 let listed = env.clock.now
@@ -72,7 +72,7 @@ public struct AttempterState: ElectionState {
                     candidate.name = String(created.path.split(separator: "/").last ?? "")
                     candidate.token = created.stat.czxid
                     env.logger.debug("candidate created", metadata: ["znode": "\(created.path)"])
-                    if env.workload.isConfigured, let name = candidate.name {
+                    if env.command.isConfigured, let name = candidate.name {
                         try await env.untilStopped { try await Shadows.create(env, session, name) }
                         candidate.shadowed = true
                     }
@@ -95,7 +95,7 @@ public struct AttempterState: ElectionState {
                         }
                         candidate.token = found.stat.czxid
                     }
-                    if env.workload.isConfigured && !candidate.shadowed {
+                    if env.command.isConfigured && !candidate.shadowed {
                         try await env.untilStopped { try await Shadows.create(env, session, own) }
                         candidate.shadowed = true
                         // The listing that grants the lease must come after the shadow:
@@ -154,7 +154,7 @@ public struct AttempterState: ElectionState {
                         continue
                     case .leaderChanged:
                         leaderWatch = nil
-                    case .workloadExited:
+                    case .commandExited:
                         continue  // only a leader runs the command
                     }
                 }

@@ -92,8 +92,8 @@ public struct InitState: ElectionState {
         env.logger.info(
             "ZooKeeper granted another session timeout than asked",
             metadata: ["asked": "\(DurationParser.format(asked))", "granted": "\(DurationParser.format(granted))"])
-        guard let stop = env.workload.stopTimeout,
-            let problem = WorkloadTiming.problem(sessionTimeout: granted, stopTimeout: stop)
+        guard let stop = env.command.stopTimeout,
+            let problem = CommandTiming.problem(sessionTimeout: granted, stopTimeout: stop)
         else { return nil }
         return ConfigError(
             .execStopTimeout,
@@ -115,7 +115,7 @@ public struct InitState: ElectionState {
                 try await session.createParents(path)
             }
         }
-        if env.workload.isConfigured, try await session.exists(env.config.shadowsPath) == nil {
+        if env.command.isConfigured, try await session.exists(env.config.shadowsPath) == nil {
             try await session.createParents(env.config.shadowsPath)
         }
     }

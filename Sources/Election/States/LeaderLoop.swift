@@ -194,7 +194,7 @@ struct LeaderLoop: Sendable {
                 // Any other event on our znode: look again (and re-arm) on this pass.
                 watchArmed = false
                 return top(now, health)
-            case .workloadExited(let status):
+            case .commandExited(let status):
                 return next(now: now, health: health, event: .commandExited(status: status, imposed: false))
             }
         case .commandExited(let status, let imposed):

@@ -26,7 +26,7 @@ public struct LeaderState: ElectionState {
         let step = await lead(env)
         // Whatever ends the leadership, the command is stopped (and its group gone)
         // before the successor state runs; `release` stops it before the delete.
-        await env.workload.stop(reason: "leadership ends")
+        await env.command.stop(reason: "leadership ends")
         return step
     }
 
@@ -59,7 +59,7 @@ public struct LeaderState: ElectionState {
             // An orphan shadow: a predecessor whose candidate was deleted from outside
             // may still be running its command, or be about to publish a file its
             // lease still covers. Nothing of this term until it is gone (`Shadows`).
-            if env.workload.isConfigured {
+            if env.command.isConfigured {
                 var waiting = OrphanWait()
                 while try await !waiting.check(env, session) {
                     switch await env.waitForWake(
@@ -91,8 +91,8 @@ public struct LeaderState: ElectionState {
             var loop = LeaderLoop(
                 token: token, counter: counter, lease: lease, now: env.clock.now,
                 leaderTimeout: env.config.leaderTimeout,
-                sessionTimeout: session.health.negotiatedTimeout, commandConfigured: env.workload.isConfigured,
-                exitPolicy: env.exitPolicy, commandFailures: env.workloadFailures.current,
+                sessionTimeout: session.health.negotiatedTimeout, commandConfigured: env.command.isConfigured,
+                exitPolicy: env.exitPolicy, commandFailures: env.commandFailures.current,
                 backoff: { Decisions.backoff(attempt: $0, base: Self.commandBackoffBase) })
             // What `loop` asks for is carried out here; its answer is the next event.
             var event = LeaderLoop.Event.done
@@ -112,16 +112,16 @@ public struct LeaderState: ElectionState {
                     event = write(env, file, covering: covering)
                 case .startCommand(let confirmedAt):
                     if let grant {
-                        commandExit = await env.workload.start(
+                        commandExit = await env.command.start(
                             grant, confirmedAt: confirmedAt, sessionTimeout: session.health.negotiatedTimeout)
                     }
                     event = .commandStarted(at: env.clock.now)
                 case .guardSession:
-                    if let grant { await env.workload.guardSession(grant) }
+                    if let grant { await env.command.guardSession(grant) }
                     event = .sessionGuarded
                 case .restartCommand(let status, let delay):
-                    env.workloadFailures.set(loop.commandFailures)
-                    await env.workload.stop(reason: "exited with status \(status)")
+                    env.commandFailures.set(loop.commandFailures)
+                    await env.command.stop(reason: "exited with status \(status)")
                     commandExit = nil
                     env.logger.notice(
                         "restarting the command after backoff", metadata: ["status": "\(status)", "delay": "\(delay)"])
@@ -140,7 +140,7 @@ public struct LeaderState: ElectionState {
                     }
                 case .wait(let until):
                     let wake = await env.waitForWake(
-                        until: until, watch: watch, session: session, resign: resign, workload: commandExit)
+                        until: until, watch: watch, session: session, resign: resign, command: commandExit)
                     switch wake {
                     case .resign:
                         env.logger.notice("resigning on request", metadata: ["token": "\(token)"])
@@ -148,16 +148,16 @@ public struct LeaderState: ElectionState {
                     case .watch(let fired) where fired != .deleted && fired != .sessionLost:
                         watch = nil
                         event = .woke(wake)
-                    case .workloadExited(let status):
+                    case .commandExited(let status):
                         let ranFor = env.clock.now - (loop.commandStarted ?? env.clock.now)
                         env.observer.commandExited(status: status, ranFor: ranFor)
                         commandExit = nil
-                        event = .commandExited(status: status, imposed: env.workload.exitWasImposed())
+                        event = .commandExited(status: status, imposed: env.command.exitWasImposed())
                     default:
                         event = .woke(wake)
                     }
                 case .end(let ending):
-                    env.workloadFailures.set(loop.commandFailures)
+                    env.commandFailures.set(loop.commandFailures)
                     switch ending {
                     case .candidateGone: return await candidateGone(env)
                     case .leaseTrouble(let code, let detail): return await leaseTrouble(env, code, detail, loop.lease)
@@ -214,7 +214,7 @@ public struct LeaderState: ElectionState {
         // (a write does not: the Attempter's listing covers the first one of every
         // return to Leader, also over a link far too slow to keep the lease).
         if clock.now - sent <= session.health.negotiatedTimeout / 4 { env.unconfirmed.clear() }
-        env.workload.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
+        env.command.extend(confirmedAt: sent, sessionTimeout: session.health.negotiatedTimeout)
         env.observer.confirmed(roundTrip: clock.now - sent, lease: lease)
         return .confirmed(sentAt: sent)
     }
@@ -272,7 +272,7 @@ public struct LeaderState: ElectionState {
                 TransitionReason(code, detail))
         }
         env.unconfirmed.clear()
-        await env.workload.stop(reason: "stepping down: the lease could not be kept")
+        await env.command.stop(reason: "stepping down: the lease could not be kept")
         await session.close()
         env.logger.warning(
             "stepping down: the lease could not be kept for a session timeout; session closed",
@@ -290,7 +290,7 @@ public struct LeaderState: ElectionState {
     /// next replica may already lead. The command is stopped at once, and then its
     /// shadow removed, which is what that replica waits for before it starts its own.
     private func candidateGone(_ env: ElectionEnvironment) async -> Step {
-        await env.workload.stop(reason: "own candidate znode deleted")
+        await env.command.stop(reason: "own candidate znode deleted")
         if candidate.shadowed, let name = candidate.name { await Shadows.delete(env, session, name) }
         return .next(
             AttempterState(session: session, candidate: nil),
@@ -306,7 +306,7 @@ public struct LeaderState: ElectionState {
     ) async -> Step {
         // The command first, then the znode: the next leader starts its copy only
         // after ours is gone.
-        await env.workload.stop(reason: reason.description)
+        await env.command.stop(reason: reason.description)
         let session = self.session
         if candidate.shadowed, let name = candidate.name {
             let ops = Shadows.releaseOps(env, name)

@@ -9,7 +9,7 @@ public struct StoppingState: ElectionState {
     public func run(_ env: ElectionEnvironment) async -> Step {
         // The command first, then the znode: the next leader starts its copy only
         // after ours is gone.
-        await env.workload.stop(reason: "stopping")
+        await env.command.stop(reason: "stopping")
         guard let session = held.session else { return .finished }
         if let name = held.candidate?.name {
             let path = env.candidatePath(name)

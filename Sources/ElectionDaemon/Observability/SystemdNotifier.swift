@@ -19,7 +19,7 @@ final class SystemdNotifier: ElectionObserver {
     private let length: socklen_t
     private let readySent = Atomic(false)
     /// Half of WATCHDOG_USEC, when systemd asked this process for keep-alives.
-    let watchdogInterval: Duration?
+    let keepAliveInterval: Duration?
 
     /// Nil when not started by systemd with Type=notify (no NOTIFY_SOCKET).
     init?(environment: [String: String]) {
@@ -41,7 +41,7 @@ final class SystemdNotifier: ElectionObserver {
             let forUs = environment["WATCHDOG_PID"].map { Int32($0) == getpid() } ?? true
             if forUs { interval = .microseconds(usec) / 2 }
         }
-        watchdogInterval = interval
+        keepAliveInterval = interval
     }
 
     deinit { close(fd) }
@@ -73,10 +73,10 @@ final class SystemdNotifier: ElectionObserver {
         send(lines.joined(separator: "\n"))
     }
 
-    /// Sends WATCHDOG=1 every `watchdogInterval` while `alive()` says so; returns
+    /// Sends WATCHDOG=1 every `keepAliveInterval` while `alive()` says so; returns
     /// when the task is cancelled.
     func keepAlive(_ alive: @escaping @Sendable () -> Bool) async {
-        guard let interval = watchdogInterval else { return }
+        guard let interval = keepAliveInterval else { return }
         while !Task.isCancelled {
             if alive() { send("WATCHDOG=1") }
             try? await Task.sleep(for: interval)

@@ -1,48 +1,49 @@
+import Election
 import Synchronization
 import ZooKeeper
 
-@testable import Election
-
 /// An in-memory ZooKeeper tree shared by fake sessions: sequential and ephemeral
 /// znodes, czxids, one-shot data and child watches. For unit tests of the states only;
-/// integration tests use a real server.
-final class FakeZooKeeper: Sendable {
-    struct Node {
-        var data: [UInt8]
-        var stat: ZKStat
+/// integration tests use a real server, and `SessionContractTests` hold the fake
+/// to what the real server does.
+package final class FakeZooKeeper: Sendable {
+    package init() {}
+    package struct Node {
+        package var data: [UInt8]
+        package var stat: ZKStat
     }
-    struct Tree {
-        var nodes: [String: Node] = [:]
-        var zxid: Int64 = 100
-        var sequence: [String: Int] = [:]
+    package struct Tree {
+        package var nodes: [String: Node] = [:]
+        package var zxid: Int64 = 100
+        package var sequence: [String: Int] = [:]
         /// `children`: a child watch on `path`; otherwise a data watch (set only on a node that exists).
-        var watches: [(path: String, session: Int64, watch: ZKWatch, children: Bool)] = []
-        var nextSession: Int64 = 0x1000
+        package var watches: [(path: String, session: Int64, watch: ZKWatch, children: Bool)] = []
+        package var nextSession: Int64 = 0x1000
     }
-    let tree = Mutex(Tree())
+    package let tree = Mutex(Tree())
 
-    func paths() -> [String] { tree.withLock { $0.nodes.keys.sorted() } }
-    func children(of parent: String) -> [String] {
+    package func paths() -> [String] { tree.withLock { $0.nodes.keys.sorted() } }
+    package func children(of parent: String) -> [String] {
         tree.withLock { t in
             t.nodes.keys.filter { parentPath($0) == parent }.map { String($0.split(separator: "/").last!) }.sorted()
         }
     }
-    func stat(_ path: String) -> ZKStat? { tree.withLock { $0.nodes[path]?.stat } }
+    package func stat(_ path: String) -> ZKStat? { tree.withLock { $0.nodes[path]?.stat } }
 
     /// The znode goes but no watch hears of it yet (the event is still in flight).
-    func deleteSilently(_ path: String) { _ = tree.withLock { $0.nodes.removeValue(forKey: path) } }
+    package func deleteSilently(_ path: String) { _ = tree.withLock { $0.nodes.removeValue(forKey: path) } }
 
     /// The znode now belongs to another session; no watch fires.
-    func changeOwnerSilently(_ path: String, to owner: Int64) {
+    package func changeOwnerSilently(_ path: String, to owner: Int64) {
         tree.withLock { $0.nodes[path]?.stat.ephemeralOwner = owner }
     }
 
     /// An operator deletes a znode by hand.
-    func operatorDelete(_ path: String) { _ = mutate { $0.nodes.removeValue(forKey: path) != nil } }
+    package func operatorDelete(_ path: String) { _ = mutate { $0.nodes.removeValue(forKey: path) != nil } }
 
     /// Changes the tree and fires the data watches of every node that went away and
     /// the child watches of every parent whose children changed.
-    func mutate<T>(_ change: (inout Tree) throws -> T) rethrows -> T {
+    package func mutate<T>(_ change: (inout Tree) throws -> T) rethrows -> T {
         let (result, fired): (T, [(ZKWatch, ZKNodeEvent)]) = try tree.withLock { t in
             let before = Set(t.nodes.keys)
             let result = try change(&t)
@@ -67,27 +68,27 @@ final class FakeZooKeeper: Sendable {
         return result
     }
 
-    func newSessionID() -> Int64 {
+    package func newSessionID() -> Int64 {
         tree.withLock {
             $0.nextSession += 1; return $0.nextSession
         }
     }
 
     /// How many data watches are set on each path (herd-effect checks).
-    func watchCount(on path: String) -> Int {
+    package func watchCount(on path: String) -> Int {
         tree.withLock { $0.watches.filter { $0.path == path && !$0.children }.count }
     }
 }
 
-func parentPath(_ path: String) -> String {
+package func parentPath(_ path: String) -> String {
     let parts = path.split(separator: "/")
     return parts.count <= 1 ? "/" : "/" + parts.dropLast().joined(separator: "/")
 }
 
 /// One fake session: connection state under the test's control.
-final class FakeSession: CoordinationSession {
-    let zk: FakeZooKeeper
-    let sessionID: Int64
+package final class FakeSession: CoordinationSession {
+    package let zk: FakeZooKeeper
+    package let sessionID: Int64
     private struct State {
         var health: ZKHealth
         var subscribers: [Int: AsyncStream<ZKSessionEvent>.Continuation] = [:]
@@ -99,11 +100,11 @@ final class FakeSession: CoordinationSession {
     }
     private let state: Mutex<State>
     /// The instants of its health, and what a delayed reply waits on.
-    let clock: any ElectionClock
+    package let clock: any ElectionClock
     /// Replies held back by `delayExistsReplies`, waiting now.
     private let delayed = Atomic(0)
 
-    init(zk: FakeZooKeeper, timeout: Duration = .seconds(4), clock: any ElectionClock = SystemClock()) {
+    package init(zk: FakeZooKeeper, timeout: Duration = .seconds(4), clock: any ElectionClock = SystemClock()) {
         self.zk = zk
         self.clock = clock
         sessionID = zk.newSessionID()
@@ -115,16 +116,16 @@ final class FakeSession: CoordinationSession {
     }
 
     /// How many `exists` replies are held back now.
-    var delayedReplies: Int { delayed.load(ordering: .relaxed) }
+    package var delayedReplies: Int { delayed.load(ordering: .relaxed) }
 
-    var health: ZKHealth { state.withLock { $0.health } }
-    var password: [UInt8] { [] }
-    var closeCount: Int { state.withLock { $0.closeCount } }
+    package var health: ZKHealth { state.withLock { $0.health } }
+    package var password: [UInt8] { [] }
+    package var closeCount: Int { state.withLock { $0.closeCount } }
 
     /// The next create reaches the server but its reply is lost.
-    func loseNextCreateReply() { state.withLock { $0.failNextCreateAfterApplying = true } }
+    package func loseNextCreateReply() { state.withLock { $0.failNextCreateAfterApplying = true } }
 
-    func set(_ connection: ZKConnectionState, disconnectedAgo: Duration = .zero) {
+    package func set(_ connection: ZKConnectionState, disconnectedAgo: Duration = .zero) {
         let subscribers = state.withLock { s in
             s.health.state = connection
             s.health.disconnectedSince = connection == .connected ? nil : clock.now - disconnectedAgo
@@ -147,7 +148,7 @@ final class FakeSession: CoordinationSession {
         }.forEach { $0.watch.fire(.sessionLost) }
     }
 
-    func events() -> AsyncStream<ZKSessionEvent> {
+    package func events() -> AsyncStream<ZKSessionEvent> {
         let (stream, continuation) = AsyncStream<ZKSessionEvent>.makeStream()
         let (id, current) = state.withLock { s in
             s.nextSubscriber += 1
@@ -171,7 +172,8 @@ final class FakeSession: CoordinationSession {
         }
     }
 
-    func create(_ path: String, data: [UInt8], mode: ZKCreateMode) async throws -> (path: String, stat: ZKStat) {
+    package func create(_ path: String, data: [UInt8], mode: ZKCreateMode) async throws -> (path: String, stat: ZKStat)
+    {
         try checkConnected()
         let owner = sessionID
         let result: (String, ZKStat) = try zk.mutate { t in
@@ -203,9 +205,9 @@ final class FakeSession: CoordinationSession {
     }
 
     /// From now on every `exists` reply comes `delay` after the request was sent.
-    func delayExistsReplies(by delay: Duration) { state.withLock { $0.existsDelay = delay } }
+    package func delayExistsReplies(by delay: Duration) { state.withLock { $0.existsDelay = delay } }
 
-    func exists(_ path: String) async throws -> ZKStat? {
+    package func exists(_ path: String) async throws -> ZKStat? {
         try checkConnected()
         let stat = zk.stat(path)
         let delay = state.withLock { $0.existsDelay }
@@ -218,15 +220,15 @@ final class FakeSession: CoordinationSession {
     }
 
     /// One fake server is always in its quorum: a sync changes nothing.
-    func syncedExists(_ path: String) async throws -> ZKStat? { try await exists(path) }
-    func syncedChildren(_ path: String) async throws -> [String] { try await children(path) }
+    package func syncedExists(_ path: String) async throws -> ZKStat? { try await exists(path) }
+    package func syncedChildren(_ path: String) async throws -> [String] { try await children(path) }
 
-    func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)? {
+    package func getData(_ path: String) async throws -> (data: [UInt8], stat: ZKStat)? {
         try checkConnected()
         return zk.tree.withLock { t in t.nodes[path].map { ($0.data, $0.stat) } }
     }
 
-    func getDataAndWatch(_ path: String) async throws -> (data: [UInt8], stat: ZKStat, watch: ZKWatch)? {
+    package func getDataAndWatch(_ path: String) async throws -> (data: [UInt8], stat: ZKStat, watch: ZKWatch)? {
         try checkConnected()
         let watch = ZKWatch()
         let id = sessionID
@@ -237,13 +239,13 @@ final class FakeSession: CoordinationSession {
         }
     }
 
-    func children(_ path: String) async throws -> [String] {
+    package func children(_ path: String) async throws -> [String] {
         try checkConnected()
         guard zk.stat(path) != nil else { throw ZKError.noNode }
         return zk.children(of: path)
     }
 
-    func childrenAndWatch(_ path: String) async throws -> (names: [String], watch: ZKWatch) {
+    package func childrenAndWatch(_ path: String) async throws -> (names: [String], watch: ZKWatch) {
         let names = try await children(path)
         let watch = ZKWatch()
         let id = sessionID
@@ -251,7 +253,7 @@ final class FakeSession: CoordinationSession {
         return (names, watch)
     }
 
-    func delete(_ path: String, version: Int32) async throws {
+    package func delete(_ path: String, version: Int32) async throws {
         try checkConnected()
         try zk.mutate { t in
             guard t.nodes.removeValue(forKey: path) != nil else { throw ZKError.noNode }
@@ -259,7 +261,7 @@ final class FakeSession: CoordinationSession {
     }
 
     /// Deletes and checks only (all the daemon sends), applied together or not at all.
-    func multi(_ ops: [ZKOp]) async throws {
+    package func multi(_ ops: [ZKOp]) async throws {
         try checkConnected()
         try zk.mutate { t in
             var nodes = t.nodes
@@ -269,15 +271,13 @@ final class FakeSession: CoordinationSession {
                     guard nodes.removeValue(forKey: path) != nil else { throw ZKError.noNode }
                 case .check(let path, _):
                     guard nodes[path] != nil else { throw ZKError.noNode }
-                case .create:
-                    throw ZKError.badArguments
                 }
             }
             t.nodes = nodes
         }
     }
 
-    func createParents(_ path: String) async throws {
+    package func createParents(_ path: String) async throws {
         var prefix = ""
         for component in path.split(separator: "/") {
             prefix += "/" + component
@@ -285,7 +285,7 @@ final class FakeSession: CoordinationSession {
         }
     }
 
-    func close() async {
+    package func close() async {
         let wasOpen = state.withLock { s in
             s.closeCount += 1
             return s.health.state != .closed
@@ -297,24 +297,24 @@ final class FakeSession: CoordinationSession {
 }
 
 /// Hands out fake sessions; can be told to fail or to hang.
-final class FakeFactory: SessionFactory {
-    enum Behaviour { case succeed, fail, hang }
-    let zk: FakeZooKeeper
-    let clock: any ElectionClock
+package final class FakeFactory: SessionFactory {
+    package enum Behaviour { case succeed, fail, hang }
+    package let zk: FakeZooKeeper
+    package let clock: any ElectionClock
     private let state = Mutex<(behaviour: Behaviour, made: [FakeSession], hanging: Int)>((.succeed, [], 0))
 
-    init(zk: FakeZooKeeper, clock: any ElectionClock = SystemClock()) {
+    package init(zk: FakeZooKeeper, clock: any ElectionClock = SystemClock()) {
         self.zk = zk
         self.clock = clock
     }
 
     /// Connects that hang now (`.hang`).
-    var hanging: Int { state.withLock { $0.hanging } }
+    package var hanging: Int { state.withLock { $0.hanging } }
 
-    func set(_ behaviour: Behaviour) { state.withLock { $0.behaviour = behaviour } }
-    var made: [FakeSession] { state.withLock { $0.made } }
+    package func set(_ behaviour: Behaviour) { state.withLock { $0.behaviour = behaviour } }
+    package var made: [FakeSession] { state.withLock { $0.made } }
 
-    func connect() async throws -> any CoordinationSession {
+    package func connect() async throws -> any CoordinationSession {
         switch state.withLock({ $0.behaviour }) {
         case .fail: throw ZKError.connectTimeout
         case .hang:

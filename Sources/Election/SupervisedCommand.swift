@@ -4,9 +4,9 @@ import ZooKeeper
 /// The user's program that runs only while this replica leads (`election run --
 /// CMD`). The Leader state starts it after its first confirmed write, feeds it the
 /// lease's deadline after every confirmation, and stops it before it gives up the
-/// leadership; Stopping stops it before deleting the znode. The default does
-/// nothing: the files are the whole workload.
-public protocol Workload: Sendable {
+/// leadership; Stopping stops it before deleting the znode. Without one
+/// (`NoCommand`) the files are all the work.
+public protocol SupervisedCommand: Sendable {
     /// True when a command is configured at all.
     var isConfigured: Bool { get }
     /// How long stopping the command may take (nil: no command).
@@ -16,7 +16,7 @@ public protocol Workload: Sendable {
     func start(_ grant: LeaderGrant, confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration) async
         -> OneShot<Int32>?
     /// A confirmation sent at `confirmedAt` proved the leadership: the command may run
-    /// until `WorkloadTiming.deadline` of it; past that, its process group is stopped
+    /// until `CommandTiming.deadline` of it; past that, its process group is stopped
     /// even if this process is paused or gone.
     func extend(confirmedAt: ContinuousClock.Instant, sessionTimeout: Duration)
     /// Stops the command's whole process group and returns once it is gone
@@ -33,14 +33,14 @@ public protocol Workload: Sendable {
     func prepare() async
 }
 
-extension Workload {
+extension SupervisedCommand {
     public func prepare() async {}
     public func guardSession(_ grant: LeaderGrant) async {}
     public func exitWasImposed() -> Bool { false }
 }
 
 /// No command: nothing to start or stop.
-public struct NoWorkload: Workload {
+public struct NoCommand: SupervisedCommand {
     public init() {}
     public var isConfigured: Bool { false }
     public var stopTimeout: Duration? { nil }
@@ -64,7 +64,7 @@ public enum ExitPolicy: String, Sendable, CaseIterable {
 /// The timing rule between the session timeout and the stop timeout: the command's
 /// process group must be gone before this replica's session could expire on the
 /// server, so before any other replica may start its copy.
-public enum WorkloadTiming {
+public enum CommandTiming {
     /// Kept free between the watchdog's kill and the earliest possible expiry: a
     /// tenth of the session timeout, at least 0.5 s. It absorbs the watchdog's own
     /// lateness (scheduling under a command that keeps every core busy, measured by
