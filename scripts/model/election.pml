@@ -47,9 +47,9 @@
 #define S 2                 /* --exec-stop-timeout: SIGKILL this long after SIGTERM */
 #endif
 #ifndef MARGIN
-#define MARGIN 1            /* WorkloadTiming.margin */
+#define MARGIN 1            /* CommandTiming.margin */
 #endif
-/* WorkloadTiming.deadline: how long after a confirmation the watchdog lets the command run */
+/* CommandTiming.deadline: how long after a confirmation the watchdog lets the command run */
 #define DEADLINE ((HALF < T - S - MARGIN) -> HALF : T - S - MARGIN)
 #ifndef OWAIT
 #define OWAIT T             /* how long a replica waits at most for an orphan shadow */
