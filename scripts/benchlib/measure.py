@@ -24,7 +24,8 @@ import time
 from harness import wait_until
 from harness.net import four_letter
 from harness.proc import PROCS, children, cmdline, end_all
-from harness.replica import FILE_RE, Replica, election_files, parse_time, token_of, verify
+from harness.files import FILE_RE, election_files, token_of, verify
+from harness.replica import Replica, parse_time
 
 from . import memory
 

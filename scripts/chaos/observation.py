@@ -1,5 +1,6 @@
-"""What the suite sees: a poller that reads (and archives) every file any
-replica writes, the file events it records, the replicas' logged transitions,
+"""What the suite sees: the harness's poller (harness/files.py), which reads
+(and archives) every file any replica writes and records when it appeared, the
+replicas' logged transitions,
 and the checks built on them: a working leader within the deadline, an old
 leader that left Leader and rejoined, `election verify` over the directories
 and over the archive of every file seen, and the order in which files appeared.
@@ -21,13 +22,13 @@ in the archive's copies, which lose the ctime).
 `poller`, `zk`, `binary`, `work` and `seen_violations` on the instance."""
 
 import bisect
-import json
 import os
-import threading
 import time
 
+from harness import files
+from harness.files import verify
 from harness.proc import PROCS
-from harness.replica import FILE_RE, parse_time, verify
+from harness.replica import parse_time
 
 from .common import (
     CAPACITY, DEADLINE, FOREIGN, FOREIGN_TEXT, GIVE_UP, POLL, RECOVER_LIMIT, STEADY_MIN_FILES, STEADY_WINDOW,
@@ -42,109 +43,18 @@ from .common import (
 COARSE_TICK = 0.010
 
 
-class FileEvent:
-    """A file as first seen: `time` is the time written in it (else `seen`), `seen`
-    when the poller read it; `appeared` when it appeared in its directory (its
-    ctime, `appeared_by` "ctime"; or, `appeared_by` "poll", the end of the
-    listing that found it), `appeared_lo` the earliest it can have appeared (its
-    ctime; or the start of the listing before, which did not have it)."""
+class Poller(files.Poller):
+    """Every file any replica writes (its archive under <work>/archive), every
+    POLL s; anomalies; the working leader by the files (steady)."""
 
-    __slots__ = ("replica", "name", "token", "counter", "time", "seen", "pid", "writer", "appeared", "appeared_lo",
-                 "appeared_by")
-
-    def __init__(self, replica, name, token, counter, t, seen, pid, writer, appeared=None, appeared_lo=None,
-                 appeared_by="poll"):
-        self.replica, self.name, self.token, self.counter = replica, name, token, counter
-        self.time, self.seen, self.pid, self.writer = t, seen, pid, writer
-        self.appeared = seen if appeared is None else appeared
-        self.appeared_lo = self.appeared if appeared_lo is None else appeared_lo
-        self.appeared_by = appeared_by
-
-    def as_dict(self):
-        return {k: getattr(self, k) for k in self.__slots__}
-
-
-class Poller:
     def __init__(self, replicas):
-        self.replicas = replicas
-        self.lock = threading.Lock()
-        self.events = []
-        self.known = {r.name: set() for r in replicas}
-        self.listed = {}  # replica -> when its last listing that worked began
-        self.max_token = 0
-        self.missed = 0  # files that vanished before they could be read
-        self.anomalies = []  # e.g. a file in r1's directory written by r2
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="poller", daemon=True)
+        super().__init__([(r.name, r.dir, r.archive) for r in replicas], POLL)
 
-    def start(self):
-        self.thread.start()
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join(timeout=5)
-
-    def _run(self):
-        while not self.stopping.is_set():
-            for r in self.replicas:
-                try:
-                    self.scan(r)
-                except Exception as e:  # never let the poller die
-                    self.anomalies.append(f"poller error on {r.name}: {e!r}")
-            time.sleep(POLL)
-
-    def scan(self, r):
-        began = time.time()
-        try:
-            names = os.listdir(r.dir)
-        except OSError:
-            return
-        listed = time.time()
-        before, self.listed[r.name] = self.listed.get(r.name), began
-        known = self.known[r.name]
-        for n in sorted(names):
-            m = FILE_RE.match(n)
-            if not m or n in known:
-                continue
-            seen = time.time()
-            st = None
-            try:
-                with open(os.path.join(r.dir, n), "rb") as f:
-                    st = os.fstat(f.fileno())
-                    data = f.read()
-            except FileNotFoundError:
-                data = None
-            except OSError:
-                continue
-            known.add(n)
-            if st is not None and st.st_nlink > 0:
-                appeared = lo = st.st_ctime_ns / 1e9
-                by = "ctime"
-            else:  # gone, or unlinked under us (ctime = the unlink's): the listings
-                appeared, lo, by = listed, (before if before is not None else 0.0), "poll"
-            token, counter = int(m.group(1)), int(m.group(2))
-            t, pid, writer = seen, None, None
-            if data is None:
-                self.missed += 1
-            else:
-                try:
-                    c = json.loads(data)
-                    t = parse_time(c.get("time")) or seen
-                    pid, writer = c.get("pid"), c.get("replica")
-                except ValueError:
-                    pass  # verify reports partial files
-                with open(os.path.join(r.archive, n), "wb") as f:
-                    f.write(data)
-                if writer is not None and writer != r.name:
-                    self.anomalies.append(f"{r.name}/{n} was written by {writer}")
-            ev = FileEvent(r.name, n, token, counter, t, seen, pid, writer, appeared, lo, by)
-            with self.lock:
-                self.events.append(ev)
-                self.max_token = max(self.max_token, token)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events), self.max_token
+    @property
+    def anomalies(self):
+        """The poller's errors, and files in one replica's directory that another wrote."""
+        return self.errors + [f"{e.replica}/{e.name} was written by {e.writer}" for e in self.all()
+                              if e.writer is not None and e.writer != e.replica]
 
     def late_appearances(self):
         """late_appearances() over every file seen so far."""

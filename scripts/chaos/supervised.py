@@ -38,7 +38,8 @@ import time
 
 from harness import SuiteError, mono_ns
 from harness.proc import PROCS, pid_alive, pids, stat
-from harness.replica import FILE_RE, parse_time
+from harness.files import FILE_RE
+from harness.replica import parse_time
 from harness.workload import BEAT, sweep
 
 from . import zkwire

@@ -40,13 +40,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # scripts/, for the harness
 
-from harness import START, SuiteError, copy_binary, mono_ns, resolve_binary, say, wait_until  # noqa: E402
+from harness import START, SuiteError, copy_binary, files, mono_ns, resolve_binary, say, wait_until  # noqa: E402
 from harness.proc import PROCS, UNPRIVILEGED, children, chown_nobody, cmdline, on_exit  # noqa: E402
 from harness.proxy import ProxyHub  # noqa: E402
 from harness.replica import Replica, ms  # noqa: E402
@@ -229,38 +228,6 @@ class Ensemble3(Standalone):
             self.stopped = None
 
 
-class FileWatch:
-    """Polls the replicas' file directories; records when each election file
-    appeared (st_ctime_ns, CLOCK_REALTIME: the rename that published it)."""
-
-    def __init__(self, dirs):
-        self.dirs = dirs
-        self.seen = {d: {} for d in dirs}
-        self.stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stop:
-            for d in self.dirs:
-                try:
-                    names = os.listdir(d)
-                except OSError:
-                    continue
-                for n in names:
-                    if n.startswith("election-") and n.endswith(".json") and n not in self.seen[d]:
-                        try:
-                            self.seen[d][n] = os.stat(os.path.join(d, n)).st_ctime_ns
-                        except OSError:
-                            pass
-            time.sleep(0.01)
-
-    def times(self, d):
-        self.stop = True
-        self.thread.join()
-        return sorted(self.seen[d].values())
-
-
 def read_stamps(path):
     """(name, pid) -> [start, last sign of life, when SIGTERM reached it (0: never)]"""
     cmds = {}
@@ -348,13 +315,15 @@ def one_round(binary, build, topo, rate, idx, work_root, stubborn=False):
         # daemon's CLOCK_MONOTONIC deadlines with its own clock.
         out["watchdog_preloaded"] = wait_until(lambda: watchdog_preloaded(a.proc.pid), 5, 0.02)
         b = daemon("B", binary, work, tag, b_connect, stamper("B"))
-        watch = FileWatch(watch_dirs)
+        # When each election file appeared (its ctime, CLOCK_REALTIME: the rename that published it).
+        os.makedirs(os.path.join(work, "archive"))
+        watch = files.Poller([(d, d, os.path.join(work, "archive")) for d in watch_dirs], 0.01).start()
         if not wait_until(lambda: "to=Attempter" in b.text(), 15, 0.02):
             out["error"] = "B never reached Attempter:\n" + b.text()[-2000:]
             return out
         # Enough of A's files to measure its pace (the first step, the stall at the
         # start of a term, aside: see docs/clock-rate.md); then a random phase.
-        wait_until(lambda: len(watch.seen[a.dir]) >= 8, 8 * LEADER_TIMEOUT / rate + 10, 0.05)
+        wait_until(lambda: sum(e.replica == a.dir for e in watch.all()) >= 8, 8 * LEADER_TIMEOUT / rate + 10, 0.05)
         time.sleep(random.uniform(0.0, 0.6))
         if any(n == "B" for n, _ in read_stamps(stamps)) or "leadership released" in a.text():
             out["lost_term"] = True
@@ -391,7 +360,8 @@ def one_round(binary, build, topo, rate, idx, work_root, stubborn=False):
         out["cut_to_b_start_ms"] = (b_start - cut) / 1e6
         out["touch_to_a_end_ms"] = (a_end - last_up) / 1e6 if last_up else None
         out["touch_to_b_start_ms"] = (b_start - last_up) / 1e6 if last_up else None
-        a_files, b_files = watch.times(a.dir), watch.times(watch_dirs[1])
+        watch.stop()
+        a_files, b_files = (sorted(int(e.appeared * 1e9) for e in watch.all() if e.replica == d) for d in watch_dirs)
         before = [t for t in a_files if t <= cut_rt]
         steps = [(y - x) / 1e6 for x, y in zip(before, before[1:])]
         out["first_step_ms"] = steps[0] if steps else None
@@ -410,7 +380,7 @@ def one_round(binary, build, topo, rate, idx, work_root, stubborn=False):
             proxy.stop()
         topo.heal()
         if watch:
-            watch.stop = True
+            watch.stopping.set()
         # Any stamper still alive (none should be) is ours: end it by its pid.
         for (_, pid), c in read_stamps(stamps).items():
             if True:

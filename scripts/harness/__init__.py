@@ -9,14 +9,16 @@ clockrate/, containers/ and tests/test_security.py all use it.
   zk        a ZooKeeper server's zoo.cfg, command line and mode; an ensemble
             on loopback through scripts/zk-ensemble.sh
   replica   a replica of the daemon (`election run`): its command line, its
-            logfmt log and state, its /status; election files; `election verify`
+            logfmt log and state, its /status
+  files     the election files: a poller that reads and archives each as it
+            appears; `election verify`
   proxy     TCP proxies in front of the servers that can blackhole one replica
   workload  the supervised command's stand-in and what its stamps prove
 
 And here: the log line (say), the monotonic clock, waiting with a deadline,
-the suites' two exceptions, and the binary a suite runs (resolved against the
-repository, copied before use so that a build landing mid-run changes
-nothing)."""
+the suites' two exceptions, a fault suite's settings from the environment, and
+the binary a suite runs (resolved against the repository; copied before use
+where a build landing mid-run must change nothing)."""
 
 import os
 import shutil

@@ -2,8 +2,8 @@
 driver taking the same flags) with its output in a log file of its own, in a
 session of its own (unprivileged or inside a network namespace when the
 suite's `program` says so), tracked in PROCS. Read back: its logfmt lines, its
-state (the last `msg=transition`), its /status over HTTP. Besides: the
-election files it writes and `election verify` over them."""
+state (the last `msg=transition`), its /status over HTTP. (The files it
+writes: files.py.)"""
 
 import datetime
 import json
@@ -15,21 +15,7 @@ import subprocess
 from .net import http_get
 from .proc import PROCS
 
-FILE_RE = re.compile(r"^election-(\d{19})-(\d{10})\.json$")
 LOGFMT_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-
-def election_files(directory):
-    """The names of the election files in `directory`, sorted (token, then
-    counter); [] when it cannot be listed."""
-    try:
-        return sorted(n for n in os.listdir(directory) if FILE_RE.match(n))
-    except OSError:
-        return []
-
-
-def token_of(name):
-    return int(FILE_RE.match(name).group(1))
 
 
 def parse_time(s):
@@ -55,17 +41,6 @@ def parse_logfmt(line):
 def ms(seconds):
     """A duration flag's value: 0.2 -> "200ms"."""
     return f"{int(seconds * 1000)}ms"
-
-
-def verify(binary, dirs, capacity=None, copies=False, cwd=None):
-    """`election verify DIRS --json`: (the CompletedProcess, its report, or
-    None when it printed no JSON)."""
-    cmd = [binary, "verify", *dirs, "--json"] + (["--capacity", str(capacity)] if capacity else [])
-    p = PROCS.run(cmd + (["--copies"] if copies else []), timeout=60, cwd=cwd)
-    try:
-        return p, json.loads(p.stdout)
-    except ValueError:
-        return p, None
 
 
 class Replica:

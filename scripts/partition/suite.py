@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 from harness import SuiteError, mono_ns, say
 from harness.proc import PYTHON, cmdline, pid_alive
-from harness.replica import election_files, token_of, verify
+from harness.files import election_files, token_of, verify
 from harness.workload import Workload, sweep
 
 from .common import (

@@ -46,12 +46,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scripts/, for the harness
 
-from harness import ROOT, Interrupted, replica, wait_until  # noqa: E402
+from harness import ROOT, Interrupted, files, replica, wait_until  # noqa: E402
 from harness.net import four_letter, free_ports  # noqa: E402
 from harness.proc import PROCS, apt_install, on_exit  # noqa: E402
 from harness.zk import CLASSPATH, server_argv, zoo_cfg  # noqa: E402
@@ -225,107 +224,26 @@ def ordered_candidates(kz, path):
 
 
 def verify(dirs, capacity=None):
-    p, report_ = replica.verify(BINARY, dirs, capacity)
+    p, report_ = files.verify(BINARY, dirs, capacity)
     return p.returncode, report_ if report_ is not None else {"violations": [p.stdout.strip() + p.stderr.strip()],
                                                                "files": 0}
 
 
 # ---- election files ------------------------------------------------------------
 
-class Record:
-    def __init__(self, name, directory, content, seen):
-        self.name = name
-        self.directory = directory
-        self.token = content["token"]
-        self.counter = content["counter"]
-        self.replica = content.get("replica")
-        self.time = replica.parse_time(content["time"])  # written at, by the file's own clock
-        if self.time is None:
-            raise ValueError(f"{name}: no time")
-        self.seen = seen  # time.time() when the poller found it
-
-
-class Archive:
-    """Copies every election file that appears in `dirs` into `into`, polling every
-    `interval` s, so that files rotated away still count."""
-
-    def __init__(self, dirs, into, interval=0.01):
-        self.dirs = list(dirs)
-        self.into = into
-        os.makedirs(into, exist_ok=True)
-        self.interval = interval
-        self.records = {}
-        self.cond = threading.Condition()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join(5)
-        self.scan()
-
-    def _run(self):
-        while not self.stopping.is_set():
-            self.scan()
-            time.sleep(self.interval)
-
-    def scan(self):
-        found = []
-        for d in self.dirs:
-            try:
-                names = os.listdir(d)
-            except OSError:
-                continue
-            for n in names:
-                if n in self.records or not replica.FILE_RE.match(n):
-                    continue
-                p = os.path.join(d, n)
-                try:
-                    if not os.path.isfile(p) or os.path.islink(p):
-                        continue
-                    with open(p, "rb") as f:
-                        data = f.read()
-                    content = json.loads(data)
-                    rec = Record(n, d, content, time.time())
-                except (OSError, ValueError, KeyError):
-                    continue
-                with open(os.path.join(self.into, n), "wb") as f:
-                    f.write(data)
-                found.append(rec)
-        if found:
-            with self.cond:
-                for r in found:
-                    self.records[r.name] = r
-                self.cond.notify_all()
-
-    def all(self):
-        with self.cond:
-            return list(self.records.values())
-
-    def newest(self):
-        recs = self.all()
-        return max(recs, key=lambda r: (r.token, r.counter)) if recs else None
-
-    def wait(self, predicate, timeout):
-        """The earliest-written record satisfying predicate, waiting up to timeout."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                hits = [r for r in self.records.values() if predicate(r)]
-                if hits:
-                    return min(hits, key=lambda r: r.time)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.05))
+def archiving(dirs, into):
+    """Every election file that appears in `dirs`, read (a FileEvent each) and
+    copied into `into` every 10 ms, so that files rotated away still count."""
+    os.makedirs(into, exist_ok=True)
+    poller = files.Poller([(d, d, into) for d in dirs], 0.01)
+    poller.into = into
+    return poller
 
 
 def late_writes(records):
-    """Files of a token written after the first file of a higher token."""
+    """Files of a token written after the first file of a higher token (of
+    those read: a file gone before it was read has no time of its own)."""
+    records = [r for r in records if r.writer is not None]
     first = {}
     for r in records:
         first[r.token] = min(first.get(r.token, r.time), r.time)
@@ -440,10 +358,10 @@ checkHost = localhost
 
     fdir = os.path.join(work, "tls-files")
     rep = Replica(work, "t1", f"127.0.0.1:{accept}", "/tls", fdir,
-                      "--leader-timeout", "200ms", "--session-timeout", "4s")
+                  "--leader-timeout", "200ms", "--session-timeout", "4s")
     t0 = time.time()
     rep.start()
-    archive = Archive([fdir], os.path.join(work, "tls-archive")).start()
+    archive = archiving([fdir], os.path.join(work, "tls-archive")).start()
     first = archive.wait(lambda r: True, 30)
     third = archive.wait(lambda r: r.counter >= 3, 10) if first else None
     st_rc, entries = election_status(f"127.0.0.1:{accept}", "/tls")
@@ -475,10 +393,10 @@ def test_hostile(work, zk):
     names = ["h1", "h2", "h3"]
     base = os.path.join(work, "hostile")
     dirs = {n: os.path.join(base, n) for n in names}
-    archive = Archive(dirs.values(), os.path.join(base, "archive")).start()
+    archive = archiving(dirs.values(), os.path.join(base, "archive")).start()
     reps = {n: Replica(work, n, zk.connect, path, dirs[n], "--leader-timeout", "100ms",
-                           "--session-timeout", "4s", "--attempter-timeout", "2s", "--log-level", "debug",
-                           http=True) for n in names}
+                       "--session-timeout", "4s", "--attempter-timeout", "2s", "--log-level", "debug",
+                       http=True) for n in names}
     kz = kazoo_client(zk.connect)
 
     def real(cands):
@@ -492,7 +410,7 @@ def test_hostile(work, zk):
         return r if r and time.time() - r.time < 1.0 else None
 
     reps["h1"].start()
-    if not archive.wait(lambda r: r.replica == "h1", 30):
+    if not archive.wait(lambda r: r.writer == "h1", 30):
         report("hostile: set-up", False, "h1 wrote no file within 30 s", reps["h1"].text().splitlines()[-5:])
         return
     reps["h2"].start()
@@ -503,7 +421,7 @@ def test_hostile(work, zk):
 
     def handover(limit=STALL_LIMIT):
         cur = leader_record()
-        rep = reps[cur.replica]
+        rep = reps[cur.writer]
         t0 = time.time()
         rep.signal(signal.SIGTERM)
         new = archive.wait(lambda r: r.token > cur.token, limit)
@@ -541,8 +459,8 @@ def test_hostile(work, zk):
     ok = bool(writing and new and rc == 0 and alive and st_rc == 0 and st_leader in reps and waited and behind_big)
     report("hostile: names outside the scheme, binary and 1 MiB candidates", ok,
            f"garbage, evil_-2147483648, {bin_node.rsplit('/', 1)[1]} (binary), {big_name} (1 MiB): "
-           f"writes went on {bool(writing)}; status exit {st_rc} leader {st_leader}; SIGTERM {cur.replica} -> "
-           f"{new.replica + ' wrote after ' + ms(new.time - t0) if new else 'NO new leader'}; "
+           f"writes went on {bool(writing)}; status exit {st_rc} leader {st_leader}; SIGTERM {cur.writer} -> "
+           f"{new.writer + ' wrote after ' + ms(new.time - t0) if new else 'NO new leader'}; "
            f"restarted {old.name} waited behind the 1 MiB node {bool(behind_big)}; all alive {alive}")
 
     # Phase 2: persistent children named like candidates, one at a time (kept when harmless).
@@ -564,7 +482,7 @@ def test_hostile(work, zk):
             if not leader_record():
                 outcome, summary = "stall", "no leader was writing before the handover"
                 break
-            leader_node = node_of(leader_record().replica)
+            leader_node = node_of(leader_record().writer)
             rest = [c for c in cands if c != leader_node]
             child_next = bool(rest) and rest[0] == child
             cur, old, new, t0, rc = handover()
@@ -581,9 +499,9 @@ def test_hostile(work, zk):
                 t1 = time.time()
                 kz.delete(full)
                 resumed = archive.wait(lambda r: r.token > cur.token, 10)
-                summary = (f"STALL: after SIGTERM of leader {cur.replica} nobody wrote for {STALL_LIMIT:.0f} s "
+                summary = (f"STALL: after SIGTERM of leader {cur.writer} nobody wrote for {STALL_LIMIT:.0f} s "
                            f"(attempter-timeout 2 s: its re-checks keep waiting); "
-                           f"deleting {child} -> {resumed.replica + ' wrote after ' + ms(resumed.time - t1) if resumed else 'still no leader'}")
+                           f"deleting {child} -> {resumed.writer + ' wrote after ' + ms(resumed.time - t1) if resumed else 'still no leader'}")
                 details = [
                     f"ordered candidates before the handover: {cands}",
                     f"{waiter} waits behind {child}: {waiting[waiter][-1] if waiter else '(no log line)'}",
@@ -597,7 +515,7 @@ def test_hostile(work, zk):
             restart(old)
             if child_next:
                 outcome = "skipped"
-                summary = f"it was next in line; SIGTERM {cur.replica} -> {new.replica} wrote after {ms(new.time - t0)}"
+                summary = f"it was next in line; SIGTERM {cur.writer} -> {new.writer} wrote after {ms(new.time - t0)}"
                 break
         if outcome is None:
             outcome, summary = "unreached", f"{child} never came next in line in 4 handovers"
@@ -609,7 +527,7 @@ def test_hostile(work, zk):
     bad_exits = [(r.name, s) for r in reps.values() for s in r.exits if s != 0]
     for r in reps.values():
         r.stop()
-    archive.scan()
+    archive.scan_all()
     vrc, vrep = verify(list(dirs.values()))
     arc, arep = verify([archive.into])
     late = late_writes(archive.all())
@@ -634,9 +552,9 @@ def test_churn(work, zk):
     names = ["d1", "d2", "d3"]
     base = os.path.join(work, "churn")
     dirs = [os.path.join(base, n) for n in names]
-    archive = Archive(dirs, os.path.join(base, "archive")).start()
+    archive = archiving(dirs, os.path.join(base, "archive")).start()
     reps = [Replica(work, n, zk.connect, path, d, "--leader-timeout", "50ms", "--session-timeout", "4s",
-                        "--storage-capacity", "1000") for n, d in zip(names, dirs)]
+                    "--storage-capacity", "1000") for n, d in zip(names, dirs)]
     kz = kazoo_client(zk.connect)
     reps[0].start()
     archive.wait(lambda r: True, 30)
@@ -725,7 +643,7 @@ def test_faults(work, zk):
     fdir = os.path.join(base, "p1")
     token = 9000000000000000000  # 9999999999999999999 is beyond Int64: see the last check
     planted = plant(fdir, token)
-    archive = Archive([fdir], os.path.join(base, "archive")).start()
+    archive = archiving([fdir], os.path.join(base, "archive")).start()
     rep = Replica(work, "p1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s")
     t0 = time.time()
     rep.start()
@@ -775,23 +693,23 @@ def test_directory_entry(work, zk, kz):
     fdir = os.path.join(work, "fault", "g1")
     entry = "election-0000000000000000001-0000000002.json"
     os.makedirs(os.path.join(fdir, entry))
-    archive = Archive([fdir], os.path.join(work, "fault", "g1-archive")).start()
+    archive = archiving([fdir], os.path.join(work, "fault", "g1-archive")).start()
     rep = Replica(work, "g1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s",
-                      "--storage-capacity", "3")
+                  "--storage-capacity", "3")
     t0 = time.time()
     rep.start()
     time.sleep(4.0)
-    files = archive.all()
+    seen = archive.all()
     created, _ = candidates_created(kz, path)
     warnings = rep.grep(entry, level="warning")
     still = os.path.isdir(os.path.join(fdir, entry))
-    present = sorted(n for n in os.listdir(fdir) if replica.FILE_RE.match(n) and n != entry)
+    present = sorted(n for n in os.listdir(fdir) if files.FILE_RE.match(n) and n != entry)
     rc = rep.stop()
     archive.stop()
-    span = (max(r.time for r in files) - t0) if files else 0
-    ok = len(files) >= 10 and created == 1 and len(warnings) == 1 and still and len(present) == 3 and rc == 0
+    span = (max(r.time for r in seen) - t0) if seen else 0
+    ok = len(seen) >= 10 and created == 1 and len(warnings) == 1 and still and len(present) == 3 and rc == 0
     report("fault: a directory named like an election file is ignored", ok,
-           f"{len(files)} files written in {span:.1f} s (capacity 3 kept: {len(present)} present), candidates {created}, "
+           f"{len(seen)} files written in {span:.1f} s (capacity 3 kept: {len(present)} present), candidates {created}, "
            f"warnings naming it {len(warnings)}, directory left alone {still}, SIGTERM exit {rc}",
            [] if ok else rep.grep("level=warning")[:3])
 
@@ -804,7 +722,7 @@ def test_token_beyond_int64(work, zk, kz):
     rep = Replica(work, "o1", zk.connect, path, fdir, "--leader-timeout", "200ms", "--session-timeout", "4s")
     rep.start()
     time.sleep(3.0)
-    written = sorted(n for n in os.listdir(fdir) if replica.FILE_RE.match(n) and n != os.path.basename(planted))
+    written = sorted(n for n in os.listdir(fdir) if files.FILE_RE.match(n) and n != os.path.basename(planted))
     rc = rep.stop()
     vrc, vrep = verify([fdir])
     kept = os.path.exists(planted)
