@@ -20,6 +20,6 @@ FOREIGN_TEXT = b"not an election file; the daemon must leave this alone\n"
 FILLER = "chaos-filler.bin"
 # The supervised command (`election run ... -- CMD`, harness/workload.py, supervised.py):
 STOP_TIMEOUT = 0.4  # --exec-stop-timeout; the daemon refuses more than SESSION/2 - 0.5 s
-STOP_MARGIN = max(0.5, SESSION / 10)  # WorkloadTiming.margin: the group is gone by confirmedAt + SESSION - this
+STOP_MARGIN = max(0.5, SESSION / 10)  # CommandTiming.margin: the group is gone by confirmedAt + SESSION - this
 CHURN_WINDOW = 10.0  # how long a command that exits at once is left failing
 COMMAND_BACKOFF = 1.0  # the daemon's first backoff after a quick exit; doubles per quick exit

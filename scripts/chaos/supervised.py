@@ -289,7 +289,7 @@ def cmd_exit_churn(suite, res, leader, token):
 
 # ---- the holes around the supervisor, each with a command that ignores SIGTERM ----
 
-# The watchdog's deadline for a confirmation sent at confirmedAt (WorkloadTiming.deadline):
+# The watchdog's deadline for a confirmation sent at confirmedAt (CommandTiming.deadline):
 # confirmedAt + this; the group is SIGTERMed then, SIGKILLed STOP_TIMEOUT later.
 DEADLINE_SPAN = min(SESSION / 2, SESSION - STOP_TIMEOUT - STOP_MARGIN)
 # A daemon that loses its watchdog (killed, or stopped: seen at the next renewal,
