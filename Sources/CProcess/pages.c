@@ -4,10 +4,11 @@
 // ever, although they are clean copies of the executable's and libraries' files.
 // cprocess_release_clean_pages drops this process's mappings of such pages: every
 // present page of a private file mapping that is still the file's own (not copied
-// on write; /proc/self/pagemap's "file page" bit). The page cache keeps them; a page
-// used again comes back on a minor fault with the same contents. Pages written
-// since the mapping was made (relocations, .data, .bss) are anonymous and are
-// never touched: the call cannot change what the process computes.
+// on write; /proc/self/pagemap's "file page" bit) in a read-only mapping (code,
+// constants). The page cache keeps them; a page used again comes back on a minor
+// fault with the same contents. Writable mappings (.data, .bss) are never touched,
+// nor pages copied on write (relocations): the call cannot change what the
+// process computes.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -70,9 +71,12 @@ long cprocess_release_clean_pages(void) {
         if (sscanf(line, "%lx-%lx %4s %llx %15s %lu %n", &from, &to, perms, &offset, device, &inode, &path) < 6)
             continue;
         const char *name = path > 0 ? line + path : "";
-        // Private mappings of regular files only: not anonymous memory, stacks,
-        // [vdso], shared mappings, memfds or deleted files.
-        if (inode == 0 || perms[3] != 'p' || perms[0] != 'r' || name[0] != '/') continue;
+        // Read-only private mappings of regular files only: not anonymous memory,
+        // stacks, [vdso], shared mappings, memfds or deleted files, and never a
+        // writable mapping, where another thread could write a page (copying it)
+        // between the look at pagemap and the madvise, which would then discard
+        // that write. A read-only page cannot change under us.
+        if (inode == 0 || perms[3] != 'p' || perms[0] != 'r' || perms[1] != '-' || name[0] != '/') continue;
         if (strncmp(name, "/memfd:", 7) == 0 || strstr(name, "(deleted)") || strncmp(name, "/dev/", 5) == 0)
             continue;
         released += release_range(pagemap, from, (to - from) / page, page);
