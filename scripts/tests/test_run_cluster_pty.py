@@ -127,9 +127,11 @@ class Terminal:
         pid, fd = pty.fork()
         if pid == 0:  # the child: session leader, the pty's slave is its terminal
             try:
-                # Python ignores SIGPIPE (and SIGXFSZ); an ignored signal stays
-                # ignored across exec, and a terminal's shell has them default.
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                # Python ignores SIGPIPE (and SIGXFSZ), and a test started in the
+                # background of a non-interactive shell ignores SIGINT and SIGQUIT;
+                # an ignored signal stays ignored across exec (and a shell cannot
+                # trap it), while a terminal's shell has them all default.
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT):
                     signal.signal(sig, signal.SIG_DFL)
                 os.chdir(ROOT)
                 os.execve("/bin/bash", ["bash", "-c", command], env)
