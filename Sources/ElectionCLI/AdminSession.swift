@@ -54,7 +54,7 @@ struct AdminSession {
         let refused = error as? ZKError == .noAuth
         Main.fail(
             refused
-                ? "election \(command): \(message): not authorised (NOAUTH): check --zk-auth-file (ELECTION_ZK_AUTH_FILE)"
+                ? "election \(command): \(message): not authorised (NOAUTH): check \(Setting.zkAuthFile.spelled)"
                 : "election \(command): \(message): \(error)",
             status: refused ? 64 : 69)
     }
