@@ -155,14 +155,7 @@ class Procs:
                     return p.wait(wait)
                 except subprocess.TimeoutExpired:
                     pass
-        try:
-            kill(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        _kill_and_reap(kill, p)
         return None
 
     def end_all(self, term_wait=5.0, group=False):
@@ -191,14 +184,19 @@ def end_all(popens, term_wait=5.0, group=False):
             pass
     for p in live:
         if p.poll() is None:
-            try:
-                kill(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
+            _kill_and_reap(kill, p)
+
+
+def _kill_and_reap(kill, p):
+    """SIGKILL to Popen `p` (through `kill`: os.kill or os.killpg), then reap it."""
+    try:
+        kill(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 PROCS = Procs()
