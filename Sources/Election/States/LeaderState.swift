@@ -127,7 +127,8 @@ public struct LeaderState: ElectionState {
                         "restarting the command after backoff", metadata: ["status": "\(status)", "delay": "\(delay)"])
                     event = .done
                 case .armWatch:
-                    // Armed after the first write, off the handover's critical path.
+                    // Armed after the first write, off the handover's critical path, and
+                    // again after the watch fired (the loop asks before any wait).
                     if let found = try await env.untilStopped({ try await session.getDataAndWatch(path) }) {
                         watch = found.watch
                         let requested = ResignRequest.isRequested(in: found.data)
@@ -144,9 +145,6 @@ public struct LeaderState: ElectionState {
                     switch wake {
                     case .resign:
                         env.logger.notice("resigning on request", metadata: ["token": "\(token)"])
-                        event = .woke(wake)
-                    case .watch(let fired) where fired != .deleted && fired != .sessionLost:
-                        watch = nil
                         event = .woke(wake)
                     case .commandExited(let status):
                         let ranFor = env.clock.now - (loop.commandStarted ?? env.clock.now)
